@@ -1,0 +1,227 @@
+"""MultiHop-RAG (Tang & Yang, COLM 2024; ODC-BY 1.0): loader, store and runner.
+
+The corpus goes through the product's own ingestion (``index.index_documents``) into a store
+of its own, cached by corpus hash. Retrieval is scored on ``retrieve(q, k=10)`` exactly as
+returned; refusal on the null questions is scored on ``answer(q)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evals import MULTIHOP_DIR
+from evals import metrics as m
+from evals.runner import RETRIEVE_K, passage_docs
+
+if TYPE_CHECKING:
+    from rag import Engine, Settings
+
+NULL_TYPE = "null_query"
+_YES_NO = re.compile(r"^(yes|no)\.?$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    doc_id: str
+    fact: str
+
+
+@dataclass(frozen=True)
+class Question:
+    qid: str
+    query: str
+    answer: str
+    question_type: str
+    evidence: tuple[Evidence, ...]
+
+    @property
+    def is_null(self) -> bool:
+        return self.question_type == NULL_TYPE or not self.evidence
+
+
+def verify_checksums(data_dir: Path) -> None:
+    """Check the files against SHA256SUMS when it is there (a silently changed benchmark
+    would make figures incomparable)."""
+    sums = data_dir / "SHA256SUMS"
+    if not sums.exists():
+        return
+    for line in sums.read_text().splitlines():
+        if not line.strip():
+            continue
+        digest, name = line.split(maxsplit=1)
+        got = hashlib.sha256((data_dir / name.strip().lstrip("*")).read_bytes()).hexdigest()
+        if got != digest:
+            raise ValueError(f"{data_dir / name}: SHA256 mismatch (the benchmark was modified)")
+
+
+def load_corpus(data_dir: Path = MULTIHOP_DIR) -> list[dict[str, Any]]:
+    path = data_dir / "corpus.jsonl"
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def load_questions(data_dir: Path = MULTIHOP_DIR) -> list[Question]:
+    out = []
+    for line in (data_dir / "questions.jsonl").read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        d = json.loads(line)
+        out.append(
+            Question(
+                qid=d["qid"], query=d["query"], answer=d["answer"],
+                question_type=d["question_type"],
+                evidence=tuple(Evidence(e["doc_id"], e["fact"]) for e in d["evidence"]),
+            )
+        )
+    return out
+
+
+def select(questions: Sequence[Question], limit: int | None) -> list[Question]:
+    """The first ``limit`` questions taken round-robin over question types, in file order
+    within a type, so any limit keeps every type (including null) represented."""
+    if limit is None or limit >= len(questions):
+        return list(questions)
+    by_type: dict[str, list[Question]] = defaultdict(list)
+    for q in questions:
+        by_type[q.question_type].append(q)
+    queues = [list(v) for _, v in sorted(by_type.items())]
+    out: list[Question] = []
+    while len(out) < limit:
+        for qs in queues:
+            if qs and len(out) < limit:
+                out.append(qs.pop(0))
+    return out
+
+
+def index_corpus(docs: Sequence[dict[str, Any]], settings: Settings) -> object:
+    """Index the benchmark articles through the product's ingestion."""
+    from index import SourceDoc, index_documents
+
+    sources = [
+        SourceDoc(
+            doc_id=d["doc_id"], text=d["body"], source_path=d.get("url") or d["doc_id"],
+            title=d.get("title"), published=(d.get("published_at") or "")[:10] or None,
+        )
+        for d in docs
+    ]
+    return index_documents(sources, settings, progress=True)
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    qid: str
+    question_type: str
+    is_null: bool
+    refused: bool
+    answer_correct: bool | None  # entity answers only; yes/no and null answers are not judged
+    citation_ok: tuple[bool, ...]  # citation from a gold evidence document
+    cited_gold_share: float | None  # share of gold documents cited
+    latency_ms: float
+    retrieve_ms: float
+    passage_chars: tuple[int, ...]
+    scores: m.MultihopScores | None
+
+
+def score_question(q: Question, passages: Sequence[Any], answer: Any, latency_ms: float,
+                   retrieve_ms: float) -> QuestionResult:
+    """Score one question from retrieve()'s passages (as returned) and answer()."""
+    gold_docs = sorted({e.doc_id for e in q.evidence})
+    scores = None
+    if not q.is_null:
+        scores = m.multihop_scores(
+            [p.text for p in passages], [passage_docs(p) for p in passages],
+            [e.fact for e in q.evidence], gold_docs,
+        )
+    judged = not q.is_null and not _YES_NO.match(q.answer.strip())
+    cited = {d for c in answer.citations for d in (c.doc_id, *getattr(c, "also_in", ()))}
+    return QuestionResult(
+        qid=q.qid,
+        question_type=q.question_type,
+        is_null=q.is_null,
+        refused=bool(answer.refused),
+        answer_correct=(not answer.refused and m.contains(answer.text, q.answer)) if judged
+        else None,
+        citation_ok=() if q.is_null else tuple(
+            bool({c.doc_id, *getattr(c, "also_in", ())} & set(gold_docs))
+            for c in answer.citations
+        ),
+        cited_gold_share=None if q.is_null else len(cited & set(gold_docs)) / len(gold_docs),
+        latency_ms=latency_ms,
+        retrieve_ms=retrieve_ms,
+        passage_chars=tuple(len(p.text) for p in passages),
+        scores=scores,
+    )
+
+
+def run_multihop(engine: Engine, questions: Sequence[Question],
+                 log: Callable[[str], None] | None = None) -> list[QuestionResult]:
+    if questions:
+        engine.answer(questions[0].query)  # warm-up, untimed
+    out = []
+    for i, q in enumerate(questions, start=1):
+        t0 = time.perf_counter()
+        passages = engine.retrieve(q.query, k=RETRIEVE_K)
+        t1 = time.perf_counter()
+        answer = engine.answer(q.query)
+        t2 = time.perf_counter()
+        out.append(score_question(q, passages, answer, (t2 - t1) * 1000, (t1 - t0) * 1000))
+        if log and (i % 25 == 0 or i == len(questions)):
+            log(f"[{i}/{len(questions)}] questions asked")
+    return out
+
+
+def _group(rs: Sequence[QuestionResult]) -> dict[str, float | None]:
+    scored = [r.scores for r in rs if r.scores is not None]
+    non_null = [r for r in rs if not r.is_null]
+    d: dict[str, float | None] = {"n": len(rs)}
+    d.update(m.multihop_summary(scored))
+    d["refusal_accuracy"] = m.refusal_accuracy([r.refused for r in rs if r.is_null])
+    d["false_refusal_rate"] = m.false_refusal_rate([r.refused for r in non_null])
+    return d
+
+
+def summarize_multihop(results: Sequence[QuestionResult]) -> dict[str, Any]:
+    """The paper's metrics on the non-null questions, refusal on the null ones, and the
+    seed-suite keys mapped onto them so one dashboard reads both suites."""
+    metrics: dict[str, Any] = _group(results)
+    non_null = [r for r in results if not r.is_null]
+    chars = [c for r in non_null for c in r.passage_chars]
+    lat = [r.latency_ms for r in results]
+    metrics.update(
+        {
+            "n_non_null": len(non_null),
+            "n_null": len(results) - len(non_null),
+            "hit_rate": metrics["Hits@10"],
+            "mrr": metrics["MRR@10"],
+            # Extractive answers cannot say "Yes"; only entity answers are judged here.
+            "fact_accuracy": m.rate(r.answer_correct for r in results
+                                    if r.answer_correct is not None),
+            "n_fact_judged": sum(r.answer_correct is not None for r in results),
+            "citation_precision": m.citation_precision(
+                [r.citation_ok for r in non_null if not r.refused]),
+            "citation_recall": m.mean(r.cited_gold_share for r in non_null
+                                      if r.cited_gold_share is not None),
+            "mean_passage_chars": m.mean(chars),
+            "p50_ms": m.percentile(lat, 50),
+            "p95_ms": m.percentile(lat, 95),
+            "retrieve_p50_ms": m.percentile([r.retrieve_ms for r in results], 50),
+            "retrieve_p95_ms": m.percentile([r.retrieve_ms for r in results], 95),
+        }
+    )
+    types = sorted({r.question_type for r in results})
+    return {
+        "suite": "multihop",
+        "metrics": metrics,
+        "categories": {t: _group([r for r in results if r.question_type == t]) for t in types},
+    }
+
+
+def result_dicts(results: Sequence[QuestionResult]) -> list[dict[str, Any]]:
+    return [asdict(r) for r in results]

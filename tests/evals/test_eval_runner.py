@@ -1,0 +1,120 @@
+"""Pure tests of case scoring, the multihop loader and the gate (real rag types, no model)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evals import MULTIHOP_DIR, multihop, runner
+from rag.types import Answer, Chunk, Citation, Passage
+
+A2 = "002_dbb109389ccf9eef"
+CASE = runner.Case(
+    id="t1", question="How many gunmen stormed the concert hall?", answers=(r"\bfour\b|\b4\b",),
+    doc_ids=(A2,), evidence=("Four gunmen stormed the concert hall",), tags=("number",),
+    answerable=True,
+)
+TEXT = "Four gunmen stormed the concert hall outside Moscow just before a concert."
+
+
+def passage(doc: str, text: str, rank: int, also_in: tuple[str, ...] = ()) -> Passage:
+    return Passage(Chunk(f"{doc}-{rank}", doc, text, 0, len(text), also_in=also_in), 1.0, rank)
+
+
+def cite(n: int, doc: str, quote: str) -> Citation:
+    return Citation(n, doc, "t", None, quote, 0, len(quote), 1.0)
+
+
+def test_score_case_right_answer() -> None:
+    ps = [passage("x", "unrelated", 1), passage(A2, TEXT, 2)]
+    ans = Answer(CASE.question, "Four gunmen [1].", (cite(1, A2, TEXT), cite(2, "x", "unrelated")),
+                 confidence=0.9)
+    r = runner.score_case(CASE, ps, ans, 5.0, 1.0)
+    assert r.fact_correct and r.correct
+    assert r.doc_rank == 2 and r.span_rank == 2
+    assert r.citation_ok == (True, False) and r.evidence_recall == 1.0
+
+
+def test_score_case_refusal_and_wrong_answer() -> None:
+    refused = runner.score_case(CASE, [], Answer(CASE.question, "I can't say.", refused=True),
+                                1.0, 1.0)
+    assert refused.fact_correct is False and refused.evidence_recall == 0.0
+    assert refused.doc_rank is None and not refused.correct
+    wrong = runner.score_case(CASE, [passage("y", TEXT, 1, also_in=(A2,))],
+                              Answer(CASE.question, "Twelve [1]", (cite(1, A2, "twelve"),)),
+                              1.0, 1.0)
+    assert wrong.fact_correct is False and wrong.citation_ok == (False,)
+    assert wrong.doc_rank == 1, "a near-duplicate copy counts as the gold document"
+
+
+def test_unanswerable_scores_only_refusal() -> None:
+    case = runner.Case("u", "When did the UK warn Russia?", (), (), (), ("unanswerable",), False)
+    r = runner.score_case(case, [passage(A2, TEXT, 1)], Answer(case.question, "x", refused=True),
+                          1.0, 1.0)
+    assert r.correct and r.fact_correct is None and r.span_rank is None
+    s = runner.summarize_seeds([r])
+    assert s["metrics"]["refusal_accuracy"] == 1.0 and s["metrics"]["fact_accuracy"] is None
+
+
+def test_summarize_seeds_per_category() -> None:
+    ok = runner.score_case(CASE, [passage(A2, TEXT, 1)],
+                           Answer(CASE.question, "Four [1]", (cite(1, A2, TEXT),), confidence=0.8),
+                           10.0, 1.0)
+    bad_case = runner.Case("t2", "q", (r"Peskov",), (A2,), ("Peskov said",), ("person",), True)
+    bad = runner.score_case(bad_case, [passage(A2, TEXT, 1)],
+                            Answer("q", "Four", (), confidence=0.7), 30.0, 1.0)
+    s = runner.summarize_seeds([ok, bad])
+    mets = s["metrics"]
+    assert mets["fact_accuracy"] == 0.5 and mets["hit_rate"] == 0.5 and mets["mrr"] == 0.5
+    assert mets["citation_recall"] == 0.5 and mets["false_refusal_rate"] == 0.0
+    assert mets["p50_ms"] == 20.0
+    assert s["categories"]["number"]["fact_accuracy"] == 1.0
+    assert s["categories"]["person"]["fact_accuracy"] == 0.0
+    assert sum(b["n"] for b in s["calibration"]) == 2
+
+
+def test_load_cases_rejects_bad_files(tmp_path: Path) -> None:
+    f = tmp_path / "c.jsonl"
+    row = {"id": "a", "question": "q", "answers": ["x"], "doc_ids": ["d"], "evidence": "x",
+           "tags": [], "answerable": True}
+    f.write_text(json.dumps(row) + "\n" + json.dumps(row) + "\n")
+    with pytest.raises(ValueError, match="duplicate"):
+        runner.load_cases(f)
+    f.write_text(json.dumps({**row, "answerable": False}) + "\n")
+    with pytest.raises(ValueError, match="unanswerable"):
+        runner.load_cases(f)
+
+
+def test_gates(tmp_path: Path) -> None:
+    t = tmp_path / "t.toml"
+    t.write_text('[seeds]\nfact_accuracy = 0.9\nmrr = 0.5\n"Hits@10" = 0.1\n'
+                 "[seeds.ceilings]\nfalse_refusal_rate = 0.05\n")
+    floors, ceilings = runner.load_thresholds(t, "seeds")
+    assert floors == {"fact_accuracy": 0.9, "mrr": 0.5, "Hits@10": 0.1}
+    assert ceilings == {"false_refusal_rate": 0.05}
+    mets = {"fact_accuracy": 0.95, "mrr": None, "false_refusal_rate": 0.2}
+    fails = runner.check_gates(mets, floors, ceilings)
+    assert sorted(f.metric for f in fails) == ["Hits@10", "false_refusal_rate"]
+    assert runner.check_gates({"fact_accuracy": 0.89}, {"fact_accuracy": 0.9}, {})
+    assert not runner.check_gates({"fact_accuracy": 0.9}, {"fact_accuracy": 0.9}, {})
+
+
+def test_shipped_benchmark_is_intact() -> None:
+    multihop.verify_checksums(MULTIHOP_DIR)  # raises on a modified file
+    qs = multihop.load_questions()
+    assert len(qs) == 300 and sum(q.is_null for q in qs) == 35
+    docs = {d["doc_id"]: d["body"] for d in multihop.load_corpus()}
+    for q in qs:
+        for e in q.evidence:
+            assert e.fact in docs[e.doc_id]
+    assert (MULTIHOP_DIR / "README.txt").read_text().count("ODC-BY") >= 1
+
+
+def test_select_keeps_every_type() -> None:
+    qs = multihop.load_questions()
+    picked = multihop.select(qs, 8)
+    assert len(picked) == 8
+    assert {q.question_type for q in picked} == {q.question_type for q in qs}
+    assert multihop.select(qs, None) == qs
