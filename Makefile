@@ -1,0 +1,66 @@
+# The commands the README gives. Everything the project needs is installed from here.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+RAG := $(VENV)/bin/rag
+HOST ?= 127.0.0.1
+PORT ?= 7860
+MULTIHOP_LIMIT ?= 100
+
+# Offline by construction: no model hub, no telemetry, no analytics.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export ANONYMIZED_TELEMETRY := False
+export GRADIO_ANALYTICS_ENABLED := False
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install install-dev run test test-fast eval eval-ci bench lint browser lock clean
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+# Test tools, the llama.cpp server (built from source once, then from pip's wheel cache).
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.lock
+	$(PY) -m pip install -q -r requirements-dev.lock
+	touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+# Debian's Chromium for the browser tests (a tool's own browser download is not possible).
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
+
+run: install
+	$(RAG) index
+	$(RAG) serve --host $(HOST) --port $(PORT)
+
+test: install-dev browser
+	$(PY) -m pytest -q -ra
+	$(RAG) eval --suite seeds
+
+test-fast: install-dev
+	$(PY) -m pytest -q -m "not llm and not browser and not server and not slow"
+
+eval: install
+	$(RAG) eval --suite seeds --report reports/seeds
+	$(RAG) eval --suite multihop --report reports/multihop
+
+eval-ci: install
+	$(RAG) eval --suite multihop --limit $(MULTIHOP_LIMIT)
+
+bench: install
+	$(RAG) bench
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf .rag .eval-cache reports artifacts .pytest_cache

@@ -1,0 +1,62 @@
+"""The answering backends ("synthesizers"), chosen by name through one registry.
+
+A backend's module is imported only when it is chosen, so an optional dependency that is not
+installed costs nothing until asked for, and then fails with the install command.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from rag.errors import BackendError
+
+if TYPE_CHECKING:
+    from rag.evidence import Evidence
+    from rag.settings import Settings
+    from rag.types import Answer, Article, Passage
+
+
+class Synthesizer(Protocol):
+    """Turns retrieved passages into a cited answer. Refusal is decided before it is called.
+
+    ``evidence`` is the engine's scored sentences for this question (best first): the
+    extractive backend composes from it; an LLM backend may use it for its fallback answer
+    (``ExtractiveSynthesizer(settings).answer(question, passages, articles, evidence)``).
+    """
+
+    name: str
+
+    def answer(
+        self, question: str, passages: list[Passage], articles: Mapping[str, Article],
+        evidence: Sequence[Evidence] | None = None,
+    ) -> Answer: ...
+
+    def stream(
+        self, question: str, passages: list[Passage], articles: Mapping[str, Article],
+        evidence: Sequence[Evidence] | None = None,
+    ) -> Iterator[str | Answer]:
+        """Yield text deltas as they come, then the final checked ``Answer`` last."""
+        ...
+
+
+# name -> "module:factory"; the factory takes (settings) and returns a Synthesizer.
+BACKENDS: dict[str, str] = {
+    "extractive": "rag.extractive:ExtractiveSynthesizer",
+    "openai": "rag.llm:OpenAISynthesizer",
+    "local": "rag.llm:LocalSynthesizer",
+}
+
+_cache: dict[tuple[str, Settings], Synthesizer] = {}
+
+
+def get_synthesizer(name: str, settings: Settings) -> Synthesizer:
+    """The backend called ``name``, built once per settings."""
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
+    key = (name, settings)
+    if key not in _cache:
+        module, _, factory = BACKENDS[name].partition(":")
+        _cache[key] = getattr(importlib.import_module(module), factory)(settings)
+    return _cache[key]

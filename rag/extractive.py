@@ -1,0 +1,179 @@
+"""The default, offline synthesizer: answers with the source sentences themselves.
+
+Grounded by construction: every sentence of the answer is a verbatim quote of an article,
+marked ``[n]``; the only words added are a short lead (the date, number or name asked for)
+copied from the quote it stands before.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+
+from rag.embeddings import get_embedder
+from rag.evidence import (
+    DATE_RX,
+    NUMBER_RX,
+    Evidence,
+    Query,
+    SentenceCache,
+    analyze,
+    mentions,
+    score_sentences,
+)
+from rag.settings import Settings
+from rag.text import terms
+from rag.types import Answer, Article, Citation, Passage
+
+MAX_SENTENCES = 3
+
+
+class ExtractiveSynthesizer:
+    """Picks the sentences that answer the question and quotes them, each cited."""
+
+    name = "extractive"
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings
+        self._cache: SentenceCache | None = None
+
+    def answer(self, question: str, passages: list[Passage], articles: Mapping[str, Article],
+               evidence: Sequence[Evidence] | None = None) -> Answer:
+        query = analyze(question)
+        if evidence is None:
+            evidence = self._score(query, passages)
+        chosen = select(query, evidence)
+        text, citations = render(query, chosen)
+        return Answer(question=question, text=text, citations=tuple(citations),
+                      backend=self.name)
+
+    def stream(self, question: str, passages: list[Passage], articles: Mapping[str, Article],
+               evidence: Sequence[Evidence] | None = None) -> Iterator[str | Answer]:
+        ans = self.answer(question, passages, articles, evidence)
+        yield ans.text
+        yield ans
+
+    def _score(self, query: Query, passages: Sequence[Passage]) -> list[Evidence]:
+        """Stand-alone use (no engine): idf from the passages themselves."""
+        emb = get_embedder()
+        if self._cache is None:
+            self._cache = SentenceCache(emb)
+        df: dict[str, int] = {}
+        for p in passages:
+            for t in set(terms(p.text)):
+                df[t] = df.get(t, 0) + 1
+        n = len(passages) or 1
+
+        def idf(t: str) -> float:
+            return 1.0 + (n - df.get(t, 0)) / n
+
+        return score_sentences(query, emb.embed([query.text])[0], passages, self._cache, idf)
+
+
+def select(query: Query, evidence: Sequence[Evidence]) -> list[Evidence]:
+    """One to three sentences, the most direct first, no repeats.
+
+    For "how many" questions, sentences from other sources that give a different figure are
+    kept too, so a disagreement between sources is shown rather than hidden.
+    """
+    if not evidence:
+        return []
+    best = evidence[0]
+    if query.kind == "when":
+        best = _consensus(query, evidence) or best
+    chosen = [best]
+    if query.kind == "number":
+        figures = {_figure(best.text)}
+        for ev in evidence[1:12]:
+            fig = _figure(ev.text)
+            if (fig and fig not in figures and ev.score >= 0.6 * best.score
+                    and ev.dense >= 0.8 * best.dense and len(chosen) < MAX_SENTENCES):
+                chosen.append(ev)
+                figures.add(fig)
+        if len(chosen) > 1:
+            return chosen
+    for ev in evidence[:8]:
+        if len(chosen) >= min(MAX_SENTENCES, 2) or ev.score < 0.88 * best.score:
+            break
+        if query.kind == "when" and max((w for _, w in mentions(query, ev.text, DATE_RX)),
+                                        default=0.0) < 0.8:
+            continue  # a second sentence must date the same event, not another one
+        if ev is not best and all(_distinct(ev, c) for c in chosen):
+            chosen.append(ev)
+    return chosen
+
+
+def date_key(phrase: str) -> str:
+    """"on March 7" / "7 March" / "March 7th" -> "march 7": one key per date."""
+    p = re.sub(r"^(?:on|by|since|last|this|next)\s+", "", phrase.lower()).strip()
+    p = re.sub(r"(\d)(?:st|nd|rd|th)\b", r"\1", p)
+    m = re.fullmatch(r"(\d{1,2})\s+([a-z]+)(.*)", p)
+    return f"{m.group(2)} {m.group(1)}{m.group(3)}" if m else p
+
+
+def _consensus(query: Query, evidence: Sequence[Evidence]) -> Evidence | None:
+    """For "when": the date most of the strong sentences give, next to the asked-about words,
+    and the best sentence giving it."""
+    top = evidence[0].score
+    votes: dict[str, float] = {}
+    holder: dict[str, Evidence] = {}
+    for ev in evidence[:12]:
+        if ev.score < 0.6 * top:
+            break
+        for phrase, weight in mentions(query, ev.text, DATE_RX):
+            key = date_key(phrase)
+            votes[key] = votes.get(key, 0.0) + ev.score * weight
+            holder.setdefault(key, ev)
+    if not votes:
+        return None
+    return holder[max(votes, key=lambda k: votes[k])]
+
+
+def _figure(text: str) -> str | None:
+    """The casualty-style figure a sentence gives ("over 130", "137", "144"), if any."""
+    m = re.search(r"(?:over|more than|at least|about|around|nearly)?\s*\b(\d{2,}[\d,]*)\b"
+                  r"(?=\s+(?:people|lives|dead|killed|victims|deaths|persons))"
+                  r"|\b(?:claiming|killing|killed)\s+(?:over|more than|at least|about)?\s*"
+                  r"(\d{2,}[\d,]*)", text)
+    return (m.group(1) or m.group(2)) if m else None
+
+
+def _distinct(a: Evidence, b: Evidence) -> bool:
+    ta, tb = set(terms(a.text)), set(terms(b.text))
+    return len(ta & tb) / (len(ta | tb) or 1) < 0.5
+
+
+def lead(query: Query, best: Evidence) -> str:
+    """The fact asked for, copied from the best sentence, to stand first."""
+    if query.kind == "when":
+        dates = [m.group() for m in DATE_RX.finditer(best.text)]
+        full = [d for d in dates if re.search(r"\d", d) and not re.fullmatch(r"\d{4}", d)]
+        pick = (full or dates or [""])[0]
+        return pick[0].upper() + pick[1:] if pick else ""
+    if query.kind == "number":
+        fig = _figure(best.text)
+        if fig:
+            m = re.search(rf"(?:over|more than|at least|about|around|nearly)?\s*{fig}", best.text)
+            return m.group().strip() if m else fig
+        m = NUMBER_RX.search(best.text)
+        return m.group() if m else ""
+    return ""
+
+
+def render(query: Query, chosen: Sequence[Evidence]) -> tuple[str, list[Citation]]:
+    """Answer text with ``[n]`` markers and the citations they point at."""
+    citations: list[Citation] = []
+    parts: list[str] = []
+    for n, ev in enumerate(chosen, start=1):
+        p = ev.passage
+        citations.append(Citation(n=n, doc_id=p.doc_id, title=p.title, published=p.published,
+                                  quote=ev.text, start=ev.start, end=ev.end,
+                                  score=round(ev.score, 4), also_in=p.chunk.also_in))
+        parts.append(f"{ev.text} [{n}]")
+    if not chosen:
+        return "", citations
+    head = lead(query, chosen[0])
+    if query.kind == "number" and len({_figure(c.text) for c in chosen} - {None}) > 1:
+        head = "The sources give different figures"
+    body = " ".join(parts)
+    return (f"{head}: {body}" if head else body), citations

@@ -1,0 +1,64 @@
+"""Settings, read from the environment once at the edge (``Settings.from_env()``)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+MAX_QUESTION_CHARS = 2000
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ARTICLES = PROJECT_ROOT / "data" / "articles"
+
+
+def _offline_env() -> None:
+    """Never let a library reach a model hub or phone home."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+_offline_env()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable. Build with ``from_env()``; derive with ``replace()``."""
+
+    home: Path = Path(".rag")
+    collection: str = "articles"
+    chroma_url: str | None = None
+    chroma_token: str | None = None
+    embed_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    chunk_tokens: int = 200  # under MiniLM's 256 word pieces, leaving room for title + date
+    top_k: int = 8
+    backend: str = "extractive"
+    llm_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+    llm_path: str | None = None
+    llm_timeout: float = 60.0
+    articles_dir: Path = DEFAULT_ARTICLES
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        e = os.environ if env is None else env
+        d = cls()
+        return cls(
+            home=Path(e.get("RAG_HOME", str(d.home))),
+            collection=e.get("RAG_COLLECTION", d.collection),
+            chroma_url=e.get("RAG_CHROMA_URL") or None,
+            chroma_token=e.get("RAG_CHROMA_TOKEN") or None,
+            top_k=int(e.get("RAG_TOP_K", d.top_k)),
+            backend=e.get("RAG_BACKEND", d.backend),
+            llm_url=e.get("RAG_LLM_URL") or None,
+            llm_model=e.get("RAG_LLM_MODEL") or None,
+            llm_api_key=e.get("RAG_LLM_API_KEY") or None,
+            llm_path=e.get("RAG_LLM_PATH") or None,
+            llm_timeout=float(e.get("RAG_LLM_TIMEOUT", d.llm_timeout)),
+            articles_dir=Path(e.get("RAG_ARTICLES", str(d.articles_dir))),
+        )
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]

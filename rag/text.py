@@ -1,0 +1,104 @@
+"""Text helpers shared by ingestion and answering: sentence spans, terms, stopwords."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+# Abbreviations that end with a period but do not end a sentence.
+_ABBREV = {
+    "u.s", "u.k", "u.n", "mr", "mrs", "ms", "dr", "st", "jr", "sr", "prof", "gen", "col",
+    "lt", "sgt", "rep", "sen", "gov", "vs", "etc", "inc", "ltd", "co", "corp", "jan",
+    "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "e.g", "i.e",
+    "a.m", "p.m", "d.c", "fig", "approx", "est", "dept",
+}
+# A sentence ends at . ! ? or an ellipsis, optionally followed by closing quotes/brackets.
+_END = re.compile(r"""(?:\.\.\.|…|[.!?])+["'”’)\]]*(?=\s+|$)""")
+_PARA = re.compile(r"\n\s*\n|\n")
+
+
+def split_sentences(text: str, base: int = 0) -> list[tuple[int, int]]:
+    """Sentence spans ``(start, end)`` into ``text`` (shifted by ``base``), whitespace trimmed.
+
+    Line breaks always end a sentence: headlines and list items often carry no full stop.
+    """
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for para in [*_PARA.finditer(text), None]:
+        stop = para.start() if para else len(text)
+        _split_block(text, pos, stop, spans)
+        if para:
+            pos = para.end()
+    return [(s + base, e + base) for s, e in spans]
+
+
+def _split_block(text: str, start: int, stop: int, out: list[tuple[int, int]]) -> None:
+    begin = start
+    for m in _END.finditer(text, start, stop):
+        end = m.end()
+        word = re.search(r"(\S+)$", text[begin : m.start() + 1])
+        token = word.group(1).lower().rstrip(".") if word else ""
+        token = token.lstrip("\"'“‘(")
+        if m.group().startswith(".") and (token in _ABBREV or re.fullmatch(r"[a-z]", token)):
+            continue
+        nxt = text[end:stop].lstrip()
+        # "No. 1" and "2.5" style numbers are not sentence ends.
+        if nxt and nxt[0].isdigit() and m.group() == ".":
+            continue
+        _push(text, begin, end, out)
+        begin = end
+    _push(text, begin, stop, out)
+
+
+def _push(text: str, start: int, end: int, out: list[tuple[int, int]]) -> None:
+    seg = text[start:end]
+    left = len(seg) - len(seg.lstrip())
+    right = len(seg.rstrip())
+    if right > left:
+        out.append((start + left, start + right))
+
+
+STOPWORDS = frozenset(
+    """a an the and or but if of to in on at by for with from as is are was were be been being
+    this that these those it its it's into about over after before than then so such not no
+    do does did done has have had having i you he she we they them his her their our your my me
+    him what which who whom whose when where why how can could would should will may might
+    must shall there here also just only very more most much many any some all each both other
+    according said says say told tell one two did didn't does doesn't -- up out off own same
+    per via while during until again further once""".split()
+)
+
+_ACRONYM = re.compile(r"\b(?:[a-z]\.){2,}")  # u.s. -> us, u.k. -> uk
+_WORD = re.compile(r"[\w][\w'’\-]*", re.UNICODE)
+
+
+def fold(text: str) -> str:
+    """Lower-case, strip accents and unify quotes: the form terms are compared in."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return text.lower().replace("’", "'").replace("‘", "'")
+
+
+@lru_cache(maxsize=4096)
+def stem(word: str) -> str:
+    """A light suffix stripper: enough to match warn/warned/warning, attack/attacks."""
+    for suf in ("ing", "ed", "es", "s", "ly"):
+        if word.endswith(suf) and len(word) - len(suf) >= 3:
+            word = word[: -len(suf)]
+            break
+    if word.endswith("'s"):
+        word = word[:-2]
+    return word
+
+
+def terms(text: str, keep_stopwords: bool = False) -> list[str]:
+    """Stemmed, folded content words of ``text``."""
+    out = []
+    folded = _ACRONYM.sub(lambda m: m.group().replace(".", ""), fold(text))
+    for w in _WORD.findall(folded):
+        w = w.strip("'-")
+        if not w or (not keep_stopwords and w in STOPWORDS):
+            continue
+        out.append(stem(w))
+    return out

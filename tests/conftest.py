@@ -1,0 +1,56 @@
+"""Shared fixtures: real Chroma stores in temporary RAG_HOMEs, built with the real model."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from rag import Engine, Settings  # noqa: E402
+
+ARTICLES = Path(__file__).resolve().parent.parent / "data" / "articles"
+
+
+def settings_for(home: Path) -> Settings:
+    """Settings for a store under ``home`` (the environment's other settings kept)."""
+    return Settings.from_env().with_(home=home, chroma_url=None, articles_dir=ARTICLES)
+
+
+@pytest.fixture(scope="session")
+def indexed_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A RAG_HOME holding the five bundled articles, indexed once per test session."""
+    from index import index_paths
+
+    home = tmp_path_factory.mktemp("rag_home")
+    index_paths([ARTICLES], settings_for(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def engine(indexed_home: Path) -> Engine:
+    """An engine over ``indexed_home``; it never re-indexes on its own."""
+    return Engine(settings_for(indexed_home), auto_index=False)
+
+
+@pytest.fixture()
+def tmp_home(tmp_path: Path) -> Iterator[Path]:
+    """An empty RAG_HOME."""
+    home = tmp_path / "home"
+    home.mkdir()
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture()
+def articles_copy(tmp_path: Path) -> Path:
+    """A writable copy of the bundled articles."""
+    dst = tmp_path / "articles"
+    shutil.copytree(ARTICLES, dst)
+    return dst
