@@ -145,14 +145,16 @@ def _charts(out_dir: Path, summary: dict[str, Any], cases: list[dict[str, Any]])
     paths = []
     cats = summary["categories"]
     names = list(cats)
-    keys = (("hit_rate", "fact_accuracy", "citation_recall") if summary["suite"] == "seeds"
-            else ("Hits@10", "MRR@10", "all_evidence@10"))
+    keys = (("hit_rate", "fact_accuracy", "citation_recall", "refusal_accuracy")
+            if summary["suite"] == "seeds"
+            else ("Hits@10", "MRR@10", "all_evidence@10", "refusal_accuracy"))
     fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(names) + 2), 4))
     width = 0.8 / len(keys)
     for i, key in enumerate(keys):
         vals = [cats[n].get(key) or 0.0 for n in names]
         ax.bar([x + i * width for x in range(len(names))], vals, width, label=key)
-    ax.set_xticks([x + width for x in range(len(names))], names, rotation=45, ha="right")
+    centre = width * (len(keys) - 1) / 2
+    ax.set_xticks([x + centre for x in range(len(names))], names, rotation=45, ha="right")
     ax.set_ylim(0, 1.05)
     ax.set_title(f"{summary['suite']}: metrics per category")
     ax.legend(fontsize=8)

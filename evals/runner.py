@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 RETRIEVE_K = 10  # passages fetched for the retrieval metrics (MRR is @10)
 HIT_K = 5  # ``hit_rate`` is evidence-span hit@5
+_STORE_MODULES = ("store", "lexical", "embeddings")
 
 
 # --- cases ------------------------------------------------------------------------------
@@ -233,11 +234,13 @@ def index_fingerprint(settings: Settings) -> str:
     import index as index_pkg  # the core's ingestion package
 
     root = Path(index_pkg.__file__).resolve().parent
+    # The core modules that decide what is stored: schema, embedded text, lexical text.
+    core = [root.parent / "rag" / f"{name}.py" for name in _STORE_MODULES]
     h = hashlib.sha256()
     h.update(f"{settings.embed_model}|{settings.chunk_tokens}|".encode())
     h.update(str(getattr(index_pkg, "INDEX_VERSION", "")).encode())
-    for p in sorted(root.rglob("*.py")):
-        h.update(p.relative_to(root).as_posix().encode())
+    for p in [*sorted(root.rglob("*.py")), *(p for p in core if p.exists())]:
+        h.update(p.relative_to(root.parent).as_posix().encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
 

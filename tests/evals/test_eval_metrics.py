@@ -38,7 +38,9 @@ def test_doc_rank_counts_near_duplicate_copies() -> None:
 
 
 def test_span_rank_needs_gold_doc_and_evidence() -> None:
-    passages = [(["a"], "nothing here"), (["b"], "killing 144 people"), (["c"], "killing 144 people")]
+    passages = [
+        (["a"], "nothing here"), (["b"], "killing 144 people"), (["c"], "killing 144 people")
+    ]
     assert m.span_rank(passages, {"c"}, ["Killing  144 people"]) == 3
     assert m.span_rank(passages, {"a", "b"}, ["137"]) is None
 
