@@ -15,11 +15,12 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import BackendError
-from rag.grounding import ground
+from rag.grounding import ground, split_draft
+from rag.types import Answer
 
 if TYPE_CHECKING:
     from rag.settings import Settings
-    from rag.types import Answer, Article, Passage
+    from rag.types import Article, Passage
 
 Message = tuple[str, str]  # (role, content)
 
@@ -101,19 +102,36 @@ class LLMSynthesizer:
         articles: Mapping[str, Article],
         evidence: Sequence[Any] | None = None,
     ) -> Iterator[str | Answer]:
-        """Yield the model's text deltas as they come, then the checked ``Answer``.
+        """Yield the checked answer sentence by sentence as the model writes it, then the
+        final ``Answer``.
 
-        The deltas are the unchecked draft; the final ``Answer.text`` replaces them.
+        Each sentence is grounded as soon as the next one starts, so an unsupported claim is
+        never shown, not even for a moment; the deltas add up to ``Answer.text``.
         """
         used = passages[:PROMPT_PASSAGES]
+        embed = _memo_embed()  # a sentence is checked again with every later one: embed once
         t0 = perf_counter()
-        parts: list[str] = []
+        draft, shown = "", ""
         for delta in self._generate_stream(build_messages(question, used), MAX_ANSWER_TOKENS):
-            if delta:
-                parts.append(delta)
-                yield delta
+            draft += delta
+            done = _complete_sentences(draft)
+            if not done:
+                continue
+            partial = ground(
+                question, done, used, articles, backend=self.name, embed=embed,
+                fallback=lambda: Answer(question=question, text=""),
+            )  # fmt: skip
+            if partial.text.startswith(shown) and len(partial.text) > len(shown):
+                yield partial.text[len(shown) :]
+                shown = partial.text
         timings = {"generate_ms": (perf_counter() - t0) * 1000}
-        yield self._check(question, "".join(parts), passages, articles, evidence, timings)
+        final = self._check(question, draft, passages, articles, evidence, timings, embed)
+        if final.text.startswith(shown):
+            if final.text[len(shown) :]:
+                yield final.text[len(shown) :]
+        else:  # cannot happen while grounding is per sentence; never leave the reader misled
+            yield "\n" + final.text
+        yield final
 
     def _check(
         self,
@@ -123,6 +141,7 @@ class LLMSynthesizer:
         articles: Mapping[str, Article],
         evidence: Sequence[Any] | None,
         timings: dict[str, float],
+        embed: Any = None,
     ) -> Answer:
         t0 = perf_counter()
         answer = ground(
@@ -133,6 +152,7 @@ class LLMSynthesizer:
             backend=self.name,
             fallback=lambda: self._extractive(question, passages, articles, evidence),
             timings=timings,
+            embed=embed,
         )
         return _with_timing(answer, "ground_ms", (perf_counter() - t0) * 1000)
 
@@ -148,6 +168,31 @@ class LLMSynthesizer:
 
             self._fallback = ExtractiveSynthesizer(self.settings)
         return self._fallback.answer(question, passages, articles, evidence)
+
+
+def _complete_sentences(draft: str) -> str:
+    """The part of a growing draft whose sentences are finished, markers included."""
+    sentences = split_draft(draft)
+    if len(sentences) < 2 or sentences[-1].lstrip().startswith("["):
+        return ""  # the last sentence may still be running, or its marker still arriving
+    return " ".join(sentences[:-1])
+
+
+def _memo_embed() -> Any:
+    from rag.embeddings import get_embedder
+
+    model = get_embedder()
+    seen: dict[str, Any] = {}
+
+    def embed(texts: list[str]) -> Any:
+        import numpy as np
+
+        todo = [t for t in dict.fromkeys(texts) if t not in seen]
+        if todo:
+            seen.update(zip(todo, model.embed(todo), strict=True))
+        return np.stack([seen[t] for t in texts])
+
+    return embed
 
 
 def _with_timing(answer: Answer, key: str, seconds: float) -> Answer:

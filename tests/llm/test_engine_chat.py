@@ -63,7 +63,7 @@ def test_engine_streams_deltas_then_the_answer(
 ) -> None:
     *deltas, final = list(engine.stream("What did Putin call the US warnings?", backend="openai"))
     assert deltas and all(isinstance(d, str) for d in deltas)
-    assert isinstance(final, Answer)
+    assert isinstance(final, Answer) and "".join(deltas) == final.text
     grounded(final, engine.articles())
 
 
