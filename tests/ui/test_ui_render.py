@@ -1,0 +1,151 @@
+"""Escaping, highlighting and upload checks: the pieces the page's safety rests on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.types import Answer, Article, Citation
+from ui.render import (
+    answer_markdown,
+    escape_chat,
+    highlighted_paragraph,
+    render_answer,
+    render_documents,
+    render_sources,
+)
+from ui.uploads import UploadRejected, check_upload, display_name, store_upload
+
+TEXT = (
+    "Intro line.\n\nFirst sentence of the paragraph. The <quoted> claim & more. Last one.\n\n"
+    "Another paragraph."
+)
+QUOTE = "The <quoted> claim & more."
+START = TEXT.index(QUOTE)
+ART = Article(doc_id="d1", title="T <b>1</b>", text=TEXT, source_path="x", published="2024-03-25")
+CIT = Citation(
+    n=1,
+    doc_id="d1",
+    title=ART.title,
+    published=ART.published,
+    quote=QUOTE,
+    start=START,
+    end=START + len(QUOTE),
+    score=0.9,
+)
+
+
+@pytest.mark.parametrize(
+    "evil",
+    [
+        "![x](http://evil.example/t.png)",
+        "<img src=http://evil.example/t.png>",
+        "[click](javascript:alert(1))",
+        "<script>alert(1)</script>",
+        "see www.evil.example or https://evil.example",
+        "`code` **bold** $x^2$ | table |",
+    ],
+)
+def test_model_output_is_shown_literally(evil: str) -> None:
+    out = escape_chat(evil)
+    for ch in "<>[]`*$|":
+        assert ch not in out
+    assert "://" not in out and "www." not in out
+
+
+def test_only_real_citations_become_links() -> None:
+    out = answer_markdown("Claim one [1]. Made-up claim [7].", [1], turn=3)
+    assert 'href="#src-3-1"' in out and "src-3-7" not in out
+    assert "&#91;7&#93;" in out  # an unknown marker stays visible, as text
+
+
+def test_highlight_marks_the_exact_quote_inside_its_paragraph_escaped() -> None:
+    out = highlighted_paragraph(TEXT, CIT)
+    assert "<mark>The &lt;quoted&gt; claim &amp; more.</mark>" in out
+    assert out.startswith("First sentence of the paragraph.")
+    assert "Intro line" not in out and "Another paragraph" not in out
+
+
+def test_highlight_falls_back_to_the_quote_when_offsets_do_not_match() -> None:
+    moved = Article(**{**ART.__dict__, "text": "different text entirely"})
+    assert (
+        highlighted_paragraph(moved.text, CIT)
+        == "<mark>The &lt;quoted&gt; claim &amp; more.</mark>"
+    )
+
+
+def test_long_paragraph_is_trimmed_around_the_quote() -> None:
+    long = "word " * 400 + QUOTE + " tail" * 400
+    start = long.index(QUOTE)
+    c = Citation(1, "d", "t", None, QUOTE, start, start + len(QUOTE), 1.0)
+    out = highlighted_paragraph(long, c)
+    assert "<mark>" in out and len(out) < 1200 and out.startswith("… ") and out.endswith(" …")
+
+
+def test_sources_panel_shows_title_date_and_hides_older_turns() -> None:
+    a1 = Answer(question="q1 <x>", text="A [1].", citations=(CIT,))
+    a2 = Answer(question="q2", text="No.", refused=True)
+    html = render_sources([a1, a2], {"d1": ART})
+    assert 'id="src-0-1"' in html and "T &lt;b&gt;1&lt;/b&gt;" in html and "2024-03-25" in html
+    assert '<div class="src-turn" data-turn="0" hidden>' in html
+    assert '<div class="src-turn" data-turn="1">' in html and "do not answer" in html
+    assert "q1 &lt;x&gt;" in html
+
+
+def test_refusal_is_said_plainly() -> None:
+    out = render_answer(
+        Answer(question="q", text="The articles do not answer this.", refused=True), 0
+    )
+    assert "Not in the articles" in out
+
+
+def test_documents_table_escapes_titles() -> None:
+    html = render_documents(
+        [
+            {
+                "doc_id": "a",
+                "title": "<i>x</i>",
+                "published": None,
+                "chunks": 2,
+                "also_published_as": ["b"],
+            }
+        ]
+    )
+    assert "&lt;i&gt;x&lt;/i&gt;" in html and "<i>" not in html
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "why"),
+    [
+        ("a.pdf", b"%PDF-1.7 ...", "only .txt"),
+        ("a.txt", b"%PDF-1.7 \x00\x01", "PDF"),
+        ("a.txt", b"PK\x03\x04rest", "ZIP"),
+        ("a.md", b"abc\x00def", "binary"),
+        ("a.txt", b"   \n\t", "empty"),
+        ("a.html", b"just words, no markup at all", "no HTML"),
+        ("a.txt", b"x" * 3_000_000, "limit"),
+        ("a.txt", bytes(range(1, 32)) * 50, "binary"),
+    ],
+)
+def test_bad_uploads_are_rejected_with_a_reason(name: str, data: bytes, why: str) -> None:
+    with pytest.raises(UploadRejected, match=why):
+        check_upload(name, data)
+
+
+def test_type_is_judged_by_content() -> None:
+    assert check_upload("a.txt", "Plain news text. Café.".encode()) == ".txt"
+    assert check_upload("a.MD", b"# Title\n\nBody.") == ".md"
+    assert check_upload("a.htm", b"<html><body><p>Hi</p></body></html>") == ".html"
+    # a web page saved as .txt is cleaned as HTML, not indexed with its tags
+    assert check_upload("page.txt", b"<!DOCTYPE html><html><p>x</p></html>") == ".html"
+
+
+def test_names_never_become_paths(tmp_path: Path) -> None:
+    assert display_name("../../etc/passwd") == "passwd"
+    assert display_name("C:\\x\\evil\x00\n.txt") == "evil.txt"
+    s1 = store_upload("../../evil.txt", b"same bytes", tmp_path / "uploads", ".txt")
+    s2 = store_upload("other.txt", b"same bytes", tmp_path / "uploads", ".txt")
+    assert s1.path == s2.path and s1.is_new and not s2.is_new
+    assert s1.path.parent == tmp_path / "uploads" and s1.path.name.startswith("upload-")
+    assert list((tmp_path / "uploads").iterdir()) == [s1.path]

@@ -1,0 +1,186 @@
+"""HTML for the chat page: answers with linked [n] markers, the sources panel, the document list.
+
+Everything that comes from a model, an article or a user is escaped here and nowhere else, so
+the page never renders markup, links or images that we did not write ourselves.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rag.types import Answer, Article, Citation
+
+MARKER = re.compile(r"\[(\d{1,3})\]")
+PARAGRAPH_MAX = 900  # characters of context shown around a quote before it is trimmed
+
+# The chatbot renders Markdown, so escaping HTML alone is not enough: "![x](http://...)" would
+# still become an external image. Characters that start markup, links, images, emphasis, code,
+# tables, headings or LaTeX become numeric entities, which Markdown leaves alone and the browser
+# shows as the character. Bare URLs are broken up so they are not auto-linked.
+_CHAT_ESCAPES = {ord(c): f"&#{ord(c)};" for c in "&<>\"'`*_[]#|~$\\@"}
+_AUTOLINK = re.compile(r"(?i)(://|www\.)")
+
+
+def escape_chat(text: str) -> str:
+    """Text safe to show in a Markdown-rendering chat bubble: shown literally, never as markup."""
+    escaped = text.translate(_CHAT_ESCAPES)
+    return _AUTOLINK.sub(lambda m: m.group(1).replace(":", "&#58;").replace(".", "&#46;"), escaped)
+
+
+def cite_link(turn: int, n: int) -> str:
+    """The clickable [n] marker; the page script opens source n of answer ``turn``."""
+    return f'<a class="cite" href="#src-{turn}-{n}" title="Show source {n}">[{n}]</a>'
+
+
+def answer_markdown(text: str, citation_numbers: Iterable[int], turn: int) -> str:
+    """Answer text for the chat bubble: escaped, with known [n] markers linked to their sources."""
+    known = set(citation_numbers)
+    out: list[str] = []
+    pos = 0
+    for m in MARKER.finditer(text):
+        n = int(m.group(1))
+        if n not in known:
+            continue
+        out.append(escape_chat(text[pos : m.start()]))
+        out.append(cite_link(turn, n))
+        pos = m.end()
+    out.append(escape_chat(text[pos:]))
+    return "".join(out)
+
+
+def render_answer(answer: Answer, turn: int) -> str:
+    """The chat bubble for a finished answer; a refusal is said plainly."""
+    if answer.refused:
+        body = escape_chat(answer.text.strip()) if answer.text.strip() else ""
+        lead = "<strong>Not in the articles.</strong> "
+        if not body:
+            body = escape_chat("I could not find an answer to this in the indexed articles.")
+        return f'<span class="refusal">{lead}{body}</span>'
+    text = answer_markdown(answer.text, (c.n for c in answer.citations), turn)
+    unsupported = getattr(answer, "unsupported", ())
+    if unsupported:
+        text += (
+            "\n\n<small>"
+            + escape_chat(f"{len(unsupported)} generated sentence(s) without support were removed.")
+            + "</small>"
+        )
+    return text
+
+
+def paragraph_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span of the paragraph(s) (lines) around ``text[start:end]``."""
+    start = max(0, min(start, len(text)))
+    end = max(start, min(end, len(text)))
+    p_start = text.rfind("\n", 0, start) + 1
+    p_end = text.find("\n", end)
+    if p_end == -1:
+        p_end = len(text)
+    # Keep long paragraphs readable: a window around the quote, cut at word boundaries.
+    if p_end - p_start > PARAGRAPH_MAX:
+        room = max(0, (PARAGRAPH_MAX - (end - start)) // 2)
+        if start - p_start > room:
+            cut = text.rfind(" ", p_start, start - room)
+            p_start = cut + 1 if cut > p_start else start - room
+        if p_end - end > room:
+            cut = text.find(" ", end + room, p_end)
+            p_end = cut if cut != -1 else end + room
+    return p_start, p_end
+
+
+def highlighted_paragraph(article_text: str | None, citation: Citation) -> str:
+    """The quote in ``<mark>``, inside its surrounding paragraph when the article is known."""
+    text = article_text or ""
+    start, end = citation.start, citation.end
+    if not text or text[start:end] != citation.quote:
+        # The article changed or is unknown: the quote alone is still the evidence.
+        return f"<mark>{html.escape(citation.quote)}</mark>"
+    p_start, p_end = paragraph_bounds(text, start, end)
+    before = text[p_start:start]
+    after = text[end:p_end]
+    lead = "… " if p_start > 0 and text[p_start - 1] != "\n" else ""
+    tail = " …" if p_end < len(text) and text[p_end] != "\n" else ""
+    return (
+        f"{lead}{html.escape(before)}<mark>{html.escape(text[start:end])}</mark>"
+        f"{html.escape(after)}{tail}"
+    )
+
+
+def _source_card(turn: int, c: Citation, article: Article | None) -> str:
+    title = html.escape(c.title or (article.title if article else c.doc_id))
+    date = html.escape(c.published or (article.published if article else "") or "date unknown")
+    meta: list[str] = []
+    if c.note:
+        meta.append(html.escape(c.note))
+    also = list(c.also_in) or (list(article.also_published_as) if article else [])
+    if also:
+        meta.append("Also published as: " + html.escape(", ".join(also)))
+    meta_html = f'<div class="src-meta">{" · ".join(meta)}</div>' if meta else ""
+    para = highlighted_paragraph(article.text if article else None, c)
+    return (
+        f'<div class="src-card" id="src-{turn}-{c.n}">'
+        f'<div class="src-head"><span class="src-n">[{c.n}]</span> '
+        f'<span class="src-title">{title}</span></div>'
+        f'<div class="src-date">{date}</div>'
+        f'<p class="src-para">{para}</p>{meta_html}</div>'
+    )
+
+
+def render_turn_sources(
+    turn: int, answer: Answer, articles: Mapping[str, Article], visible: bool
+) -> str:
+    """The sources of one answer, one card per citation."""
+    hidden = "" if visible else " hidden"
+    head = f'<div class="src-q">Sources for: “{html.escape(answer.question)}”</div>'
+    if answer.refused or not answer.citations:
+        body = (
+            '<p class="src-empty">No sources: the indexed articles do not answer this question.</p>'
+        )
+    else:
+        body = "".join(_source_card(turn, c, articles.get(c.doc_id)) for c in answer.citations)
+    return f'<div class="src-turn" data-turn="{turn}"{hidden}>{head}{body}</div>'
+
+
+EMPTY_SOURCES = (
+    '<div class="sources"><p class="src-empty">Ask a question. The passages behind each answer '
+    "appear here, with the quoted words <mark>highlighted</mark>. Click a "
+    '<span class="cite">[n]</span> marker in an answer to jump to its source.</p></div>'
+)
+
+
+def render_sources(answers: list[Answer], articles: Mapping[str, Article]) -> str:
+    """The sources panel: every turn's sources, the latest shown, older ones one click away."""
+    if not answers:
+        return EMPTY_SOURCES
+    last = len(answers) - 1
+    turns = "".join(
+        render_turn_sources(i, a, articles, visible=(i == last)) for i, a in enumerate(answers)
+    )
+    return f'<div class="sources">{turns}</div>'
+
+
+def render_documents(documents: list[Mapping[str, Any]]) -> str:
+    """The documents tab: what is indexed, with dates, chunk counts and folded duplicates."""
+    if not documents:
+        return '<p class="src-empty">Nothing is indexed yet. Add articles above.</p>'
+    rows = []
+    for d in documents:
+        also = d.get("also_published_as") or ()
+        rows.append(
+            "<tr>"
+            f"<td>{html.escape(str(d.get('title') or d.get('doc_id', '')))}</td>"
+            f"<td>{html.escape(str(d.get('published') or '–'))}</td>"
+            f'<td class="num">{html.escape(str(d.get("chunks", "")))}</td>'
+            f"<td>{html.escape(', '.join(map(str, also)) or '–')}</td>"
+            f"<td><code>{html.escape(str(d.get('doc_id', '')))}</code></td>"
+            "</tr>"
+        )
+    return (
+        f'<p class="doc-count">{len(documents)} article(s) indexed.</p>'
+        '<table class="docs"><thead><tr><th>Title</th><th>Published</th><th>Passages</th>'
+        "<th>Also published as</th><th>Id</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )

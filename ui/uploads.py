@@ -1,0 +1,127 @@
+"""Checking and storing uploaded articles before they are indexed.
+
+A file is judged by its bytes, not its name: binary formats, undecodable text and HTML pretending
+to be something else are caught here. Files are stored under ids derived from their content, so
+a user-chosen name never becomes a path and uploading the same file twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.errors import IngestError
+
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024  # a long news article is ~50 KB; this is generous
+ALLOWED_SUFFIXES = {
+    ".txt": ".txt",
+    ".md": ".md",
+    ".markdown": ".md",
+    ".html": ".html",
+    ".htm": ".html",
+}
+
+# Signatures of common binary formats, so the message can say what the file really is.
+_MAGIC = {
+    b"%PDF": "a PDF",
+    b"PK\x03\x04": "a ZIP archive (or Word/EPUB document)",
+    b"\x89PNG": "a PNG image",
+    b"GIF8": "a GIF image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"\x1f\x8b": "a gzip archive",
+    b"{\\rtf": "an RTF document",
+    b"\xd0\xcf\x11\xe0": "an old Office document",
+    b"\x7fELF": "a program",
+    b"MZ": "a Windows program",
+}
+_HTML_DOC = re.compile(
+    rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html)[\s>]", re.IGNORECASE | re.DOTALL
+)
+_HTML_TAG = re.compile(
+    r"<(html|head|body|p|div|article|section|h[1-6]|title|span|br)\b", re.IGNORECASE
+)
+
+
+class UploadRejected(IngestError):
+    """An uploaded file is not an article we can read; the message says why."""
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    """An accepted upload: the name the user gave it and where we keep it."""
+
+    original_name: str
+    path: Path
+    is_new: bool
+
+
+def display_name(name: str) -> str:
+    """The user's file name, trimmed of any path and control characters (escape before showing)."""
+    base = re.split(r"[\\/]", name)[-1]
+    base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C")
+    return (base[:77] + "...") if len(base) > 80 else (base or "unnamed file")
+
+
+def _decode(data: bytes) -> str | None:
+    for encoding in (
+        ("utf-8-sig", "utf-16")
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff")
+        else (
+            "utf-8-sig",
+            "cp1252",
+        )
+    ):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+def check_upload(name: str, data: bytes, max_bytes: int = MAX_UPLOAD_BYTES) -> str:
+    """The suffix to store ``data`` under, or ``UploadRejected`` saying what is wrong with it."""
+    shown = display_name(name)
+    suffix = ALLOWED_SUFFIXES.get(Path(shown).suffix.lower())
+    if suffix is None:
+        raise UploadRejected(f"{shown}: only .txt, .md and .html articles can be added.")
+    if len(data) > max_bytes:
+        raise UploadRejected(
+            f"{shown}: the file is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB."
+        )
+    for magic, kind in _MAGIC.items():
+        if data.startswith(magic):
+            raise UploadRejected(f"{shown}: this is {kind}, not a text article.")
+    is_utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff")
+    if b"\x00" in data and not is_utf16:
+        raise UploadRejected(f"{shown}: the file is binary, not a text article.")
+    text = _decode(data)
+    if text is None:
+        raise UploadRejected(f"{shown}: the text could not be decoded; save it as UTF-8.")
+    controls = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f")
+    if controls > max(2, len(text) // 200):
+        raise UploadRejected(f"{shown}: the file looks binary, not like a text article.")
+    if not text.strip():
+        raise UploadRejected(f"{shown}: the file is empty.")
+    looks_html = bool(_HTML_DOC.match(data)) or len(_HTML_TAG.findall(text)) >= 3
+    if suffix == ".html" and not _HTML_TAG.search(text):
+        raise UploadRejected(f"{shown}: named .html but contains no HTML.")
+    if suffix != ".html" and looks_html:
+        suffix = ".html"  # a web page saved as .txt: clean it as HTML, not as text with tags
+    return suffix
+
+
+def store_upload(name: str, data: bytes, uploads_dir: Path, suffix: str) -> StoredUpload:
+    """Write ``data`` under a content-derived id; the user's name never touches the filesystem."""
+    uploads_dir.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(data).hexdigest()[:20]
+    path = uploads_dir / f"upload-{digest}{suffix}"
+    if path.exists():
+        return StoredUpload(display_name(name), path, is_new=False)
+    tmp = path.with_name(path.name + f".{os.getpid()}.part")
+    tmp.write_bytes(data)
+    tmp.replace(path)  # atomic: the indexer never sees half a file
+    return StoredUpload(display_name(name), path, is_new=True)
