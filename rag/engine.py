@@ -10,7 +10,17 @@ from typing import Any
 from rag.backends import get_synthesizer
 from rag.embeddings import get_embedder
 from rag.errors import IndexNotFound, InvalidQuestion
-from rag.evidence import Decision, Evidence, Query, SentenceCache, analyze, decide, score_sentences
+from rag.evidence import (
+    Decision,
+    Evidence,
+    Query,
+    SentenceCache,
+    Speller,
+    analyze,
+    decide,
+    score_sentences,
+)
+from rag.lexical import LexicalIndex
 from rag.retrieval import Retriever
 from rag.settings import MAX_QUESTION_CHARS, Settings
 from rag.store import Store
@@ -44,6 +54,8 @@ class Engine:
         self._retriever: Retriever | None = None
         self._sentences = SentenceCache(self.embedder)
         self._lock = threading.Lock()
+        self._speller_for: LexicalIndex | None = None
+        self._speller_obj = Speller(())
 
     # -- opening -------------------------------------------------------------------------
 
@@ -80,6 +92,14 @@ class Engine:
                 self._retriever = Retriever(store, self.embedder)
             return self._retriever
 
+    def _speller(self, lexical: LexicalIndex) -> Speller:
+        """The spelling corrector for the current vocabulary, built once per lexical index."""
+        with self._lock:
+            if self._speller_for is not lexical:
+                self._speller_obj = Speller(lexical.df)
+                self._speller_for = lexical
+            return self._speller_obj
+
     def reload(self) -> None:
         """Forget cached handles (after an indexing run in this process)."""
         with self._lock:
@@ -115,14 +135,14 @@ class Engine:
         q = check_question(question)
         k = max(1, int(k or self.settings.top_k))
         t0 = time.perf_counter()
-        query = analyze(q)
-        vec = self.embedder.embed([q])[0]
         retriever = self.retriever
-        passages = retriever.retrieve(q, k=k, vector=vec)
-        t1 = time.perf_counter()
         lexical = retriever.lexical_index()
+        query = analyze(q, lexical.df, self._speller(lexical))
+        vec = self.embedder.embed([q])[0]
+        passages = retriever.retrieve(q, k=k, vector=vec, lexical_terms=list(query.terms))
+        t1 = time.perf_counter()
         evidence = score_sentences(query, vec, passages, self._sentences, lexical.idf)
-        decision = decide(query, evidence, passages)
+        decision = decide(query, evidence, lexical.df)
         t2 = time.perf_counter()
         return query, passages, evidence, decision, {
             "retrieve_ms": (t1 - t0) * 1000, "evidence_ms": (t2 - t1) * 1000}

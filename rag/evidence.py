@@ -3,17 +3,20 @@ and whether any do (the refusal decision, made before any synthesizer runs)."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
 from rag.embeddings import Embedder
-from rag.text import fold, split_sentences, terms
+from rag.text import fold, split_sentences, stem, terms
 from rag.types import Passage
 
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
@@ -29,28 +32,86 @@ DATE_RX = re.compile(
 NUMBER_RX = re.compile(
     r"\b(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
     r"dozens?|hundreds?|thousands?)\b", re.IGNORECASE)
+CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
+WEEKDAY_RX = re.compile(rf"\b{_WEEKDAY}\b", re.IGNORECASE)
 _QUESTION_WORDS = {"when", "what", "who", "whom", "whose", "where", "why", "how", "which", "did",
                    "does", "do", "is", "are", "was", "were", "has", "have", "had", "can", "could",
                    "will", "would", "should", "according", "the", "a", "an", "in", "on"}
 _YESNO = re.compile(r"^(?:did|does|do|is|are|was|were|has|have|had|can|could|will|would)\b",
                     re.IGNORECASE)
+_CAUSE_RX = re.compile(
+    r"\b(?:because|as per|due to|consistent with|as part of|in order to|so that|reason|motive|"
+    r"thinks|part of the problem|blamed?|in response|owing to|desire to)\b", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """Whole words of the embedder's English vocabulary: a dictionary that ships offline."""
+    from rag.embeddings import model_path
+
+    with open(model_path() / "vocab.txt", encoding="utf-8") as f:
+        return frozenset(w for w in (ln.strip() for ln in f) if w.isalpha() and len(w) > 2)
+
+
+class Speller:
+    """Corrects a misspelt query term to a corpus term one edit away (symmetric deletes)."""
+
+    def __init__(self, vocab: Iterable[str]) -> None:
+        self.vocab = set(vocab)
+        self._deletes: dict[str, list[str]] = {}
+        for w in self.vocab:
+            if len(w) >= 4:
+                for d in _deletes(w):
+                    self._deletes.setdefault(d, []).append(w)
+
+    def correct(self, term: str, df: Mapping[str, int]) -> str | None:
+        """The most frequent corpus term one edit from ``term``; None when ``term`` is known
+        or nothing is close."""
+        if term in self.vocab or len(term) < 4 or term.isdigit():
+            return None
+        found = set(self._deletes.get(term, ())) | {w for d in _deletes(term)
+                                                     for w in self._deletes.get(d, ())}
+        found |= {d for d in _deletes(term) if d in self.vocab}
+        found = {w for w in found if _edit1(term, w)}
+        return max(sorted(found), key=lambda w: df.get(w, 0)) if found else None
+
+
+def _deletes(w: str) -> set[str]:
+    return {w[:i] + w[i + 1 :] for i in range(len(w))}
+
+
+def _edit1(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` are one insertion, deletion, substitution or swap apart."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
 
 
 @dataclass(frozen=True)
 class Query:
-    """A question, analysed once."""
+    """A question, analysed once. ``terms`` and ``entities`` are spelling-corrected."""
 
     text: str
     terms: tuple[str, ...]
     kind: str  # when | number | who | where | why | yesno | what
     entities: tuple[str, ...]  # folded, stemmed names and numbers the answer must be about
+    weekday: bool = False  # "what day of the week": only a weekday answers
+    corrections: tuple[tuple[str, str], ...] = ()
 
 
-def analyze(question: str) -> Query:
+def analyze(question: str, df: Mapping[str, int] | None = None,
+            speller: Speller | None = None) -> Query:
     """The kind of answer wanted and the names the question is about."""
     q = question.strip()
     low = fold(q)
-    if re.search(r"\bwhen\b|\bwhat (?:day|date|time|month|year)\b|\bwhich (?:day|date)\b", low):
+    weekday = bool(re.search(r"\bday of the week\b|\b(?:which|what) day\b", low))
+    if weekday or re.search(r"\bwhen\b|\bwhat (?:date|time|month|year)\b|\bwhich date\b|"
+                            r"\bon what date\b", low):
         kind = "when"
     elif re.search(r"\bhow many\b|\bhow much\b|\bdeath toll\b|\bnumber of\b"
                    r"|\bwhat (?:was|is) the toll\b", low):
@@ -66,15 +127,28 @@ def analyze(question: str) -> Query:
     else:
         kind = "what"
     ents: list[str] = []
-    words = re.findall(r"[\w][\w'’.\-]*", q)
-    for i, w in enumerate(words):
-        bare = w.strip(".'’-")
-        if not bare:
-            continue
-        is_name = bare[0].isupper() and (i > 0 or bare.lower() not in _QUESTION_WORDS)
-        if (is_name and bare.lower() not in _QUESTION_WORDS) or bare.isdigit():
-            ents.extend(terms(bare))
-    return Query(text=q, terms=tuple(terms(q)), kind=kind, entities=tuple(dict.fromkeys(ents)))
+    # Names are runs of capitalised words ("National Security Council", "United States"),
+    # analysed as a whole so multi-word names fold as they do in the articles.
+    for m in re.finditer(r"[A-Z0-9][\w'’.\-]*(?:\s+(?:of\s+)?[A-Z0-9][\w'’.\-]*)*", q):
+        words = [w for w in m.group().split() if w.strip(".'’-").lower() not in _QUESTION_WORDS
+                 or m.start() > 0]
+        if m.start() == 0 and words and words[0].lower() in _QUESTION_WORDS:
+            words = words[1:]
+        ents.extend(t for t in terms(" ".join(words)))
+    ents.extend(terms(" ".join(re.findall(r"\b\d+\b", q))))
+    qterms = list(dict.fromkeys(terms(q)))
+    fixes: dict[str, str] = {}
+    if df is not None and speller is not None:
+        for w in re.findall(r"[a-z]{5,}", fold(q)):
+            t = stem(w)
+            if t in df or w in english_words():
+                continue  # known to the corpus, or a real word the corpus just lacks
+            fixed = speller.correct(t, df)
+            if fixed:
+                fixes[t] = fixed
+    return Query(text=q, terms=tuple(fixes.get(t, t) for t in qterms), kind=kind,
+                 entities=tuple(dict.fromkeys(fixes.get(e, e) for e in ents)), weekday=weekday,
+                 corrections=tuple(fixes.items()))
 
 
 @dataclass(frozen=True)
@@ -134,18 +208,22 @@ class SentenceCache:
 def score_sentences(query: Query, qvec: np.ndarray, passages: Sequence[Passage],
                     cache: SentenceCache, idf: Callable[[str], float]) -> list[Evidence]:
     """Every sentence of ``passages`` scored against the question, best first, no repeats."""
-    qterms = set(query.terms)
+    qterms = set(query.terms) - GENERIC
     total = sum(idf(t) for t in qterms) or 1.0
     out: list[Evidence] = []
     seen: set[tuple[str, int]] = set()
     for p, (spans, vecs) in zip(passages, cache.get(passages)):
         sims = vecs @ qvec if len(spans) else np.zeros(0)
+        prev_names: set[str] = set()
         for (s, e), sim in zip(spans, sims):
+            text = p.text[s - p.start : e - p.start]
+            st = set(terms(text))
+            if _REFERS_BACK.search(text):
+                st |= prev_names  # "she said": the person named just before is the speaker
+            prev_names = set(terms(" ".join(_NAME_RX.findall(text))))
             if (p.doc_id, s) in seen:  # overlapping chunks share sentences
                 continue
             seen.add((p.doc_id, s))
-            text = p.text[s - p.start : e - p.start]
-            st = set(terms(text))
             lex = sum(idf(t) for t in qterms & st) / total
             bonus = _kind_bonus(query, text)
             score = 0.5 * float(sim) + 0.5 * lex + bonus + 0.03 * p.score
@@ -156,15 +234,40 @@ def score_sentences(query: Query, qvec: np.ndarray, passages: Sequence[Passage],
     return out
 
 
+_REFERS_BACK = re.compile(r"\b(?:he|she|they|his|her|their)\b|^[\"“]", re.IGNORECASE)
+_NAME_RX = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+")
+_WHICH_RX = re.compile(r"^\s*(?:which|what)\s+(?!is\b|was\b|are\b|were\b|did\b|does\b|do\b)\w+",
+                       re.IGNORECASE)
+_DEFINE_RX = re.compile(r"^\s*(?:what|who)\s+(?:is|are|was|were)\s+(?:the\s+)?([^?]+?)\s*\??$",
+                        re.IGNORECASE)
+_PLACE_RX = re.compile(r"\b(?:in|at|near|outside|on the outskirts of|based in)\s+(?:the\s+)?"
+                       r"[A-Z][\w-]+|\b[A-Z][a-z]+-based\b|\bbranch in [A-Z]")
+
+
 def _kind_bonus(query: Query, text: str) -> float:
     """Reward sentences holding the kind of fact asked for, near the words asked about."""
     kind = query.kind
     if kind == "when":
-        return 0.16 * _near(query, text, DATE_RX)
+        return 0.16 * _near(query, text, date_rx(query))
     if kind == "number":
         return 0.16 * _near(query, text, NUMBER_RX)
-    if kind == "who":
-        return 0.05 if re.search(r"\b[A-Z][a-z]+ [A-Z][a-z]+", text) else 0.0
+    if kind == "who" or (kind == "what" and _WHICH_RX.match(query.text)):
+        # The answer is a name the question does not already hold.
+        names = {n for n in _NAME_RX.findall(text) if not set(terms(n)) <= set(query.terms)}
+        bonus = 0.08 if names else 0.0
+        subject = _DEFINE_RX.match(query.text)
+        if subject and re.search(rf"{re.escape(subject.group(1))}\s*(?:,|–|—|-|\()", text):
+            bonus += 0.1  # "ISIS-K, the Afghanistan-based affiliate": a definition
+        return bonus
+    if kind == "what":
+        subject = _DEFINE_RX.match(query.text)
+        if subject and re.search(rf"{re.escape(subject.group(1))}\s*(?:,|–|—|\()", text):
+            return 0.15
+        return 0.0
+    if kind == "why":
+        return 0.1 if _CAUSE_RX.search(text) else 0.0
+    if kind == "where":
+        return 0.1 if _PLACE_RX.search(text) else 0.0
     return 0.0
 
 
@@ -210,18 +313,96 @@ def _past_tense(query: Query) -> str | None:
 STOP_VERBS = frozenset({"the", "say", "tell", "make", "have", "get", "come", "go", "take"})
 
 
-def decide(query: Query, evidence: Sequence[Evidence], passages: Sequence[Passage]) -> Decision:
-    """Refuse when the best evidence is weak or a name the question asks about is absent."""
+# Question words that carry no content of their own: "when did it happen", "how long".
+GENERIC = frozenset(terms("happen happened occur occurred take place long describe described "
+                          "mention mentioned give make get use term kind type way"))
+# Words that only restate the kind of answer wanted ("on which day of the week").
+_KIND_GENERIC = {
+    "when": frozenset(terms("date day week month year time")),
+    "number": frozenset(terms("number many much total figure")),
+    "where": frozenset(terms("where location place located")),
+}
+FEATURES = ("dense", "lexical", "entities", "focus", "unknown", "kind", "top")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The refusal rule and the confidence model, fitted by ``python -m evals.calibrate``.
+
+    Refuse unless every name the question asks about appears near the best evidence, and the
+    best sentence covers at least ``focus_min`` of the question's other content (idf-weighted)
+    or is at least ``dense_min`` similar to the question as a whole.
+    Confidence is a logistic model over FEATURES fitted to "answered correctly".
+    """
+
+    focus_min: float = 0.36
+    dense_min: float = 0.65  # a close paraphrase may cover the question in other words
+    weights: tuple[float, ...] = (1.0, 2.0, 1.0, 1.0, -0.5, 0.5, 1.0)
+    bias: float = -3.0
+    fitted_on: str = "defaults"
+
+    @classmethod
+    def load(cls, path: Path = CALIBRATION_PATH) -> Calibration:
+        if not path.exists():
+            return cls()
+        d = json.loads(path.read_text(encoding="utf-8"))
+        return cls(focus_min=float(d["focus_min"]), dense_min=float(d["dense_min"]),
+                   weights=tuple(d["weights"]),
+                   bias=float(d["bias"]), fitted_on=str(d.get("fitted_on", "")))
+
+
+def features(query: Query, evidence: Sequence[Evidence], df: Mapping[str, int]
+             ) -> tuple[float, ...]:
+    """What the refusal decision reads: how close and how complete the best evidence is."""
     if not evidence:
-        return Decision(True, 0.0, (0.0, 0.0, 0.0))
+        return (0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0)
     top = evidence[0]
     dense = max(e.dense for e in evidence[:5])
     lex = max(e.lexical for e in evidence[:5])
-    found = set()
-    for p in passages[:5]:
-        found |= set(terms(f"{p.title} {p.text}"))
-    ent = (sum(1 for e in query.entities if e in found) / len(query.entities)
-           if query.entities else 1.0)
-    z = 7.0 * (0.45 * dense + 0.35 * lex + 0.2 * top.score + 0.6 * (ent - 1.0) - 0.45)
+    ents = set(query.entities)
+    generic = GENERIC | _KIND_GENERIC.get(query.kind, frozenset())
+    focus = [t for t in query.terms if t not in ents and t not in generic]
+    n = 1 + max(df.values(), default=0)
+    weight = {t: math.log(1 + n / (df.get(t, 0) + 0.5)) for t in focus}
+    best_focus = 0.0
+    seen: set[str] = set()  # names may be spread over the top sentences (two-part questions)
+    for ev in evidence[:3]:
+        p = ev.passage
+        lo = max(0, ev.start - p.start - 250)
+        near = set(terms(f"{p.title} {p.text[lo : ev.end - p.start + 100]}"))
+        seen |= near
+        if focus:
+            # The content words must stand near the names asked about, not anywhere.
+            got = sum(w for t, w in weight.items() if t in near)
+            share = len(ents & near) / len(ents) if ents else 1.0
+            best_focus = max(best_focus, share * got / (sum(weight.values()) or 1.0))
+    unknown = sum(1 for t in focus if df.get(t, 0) == 0) / len(focus) if focus else 0.0
+    kind = 1.0
+    if query.kind in ("when", "number"):
+        rx = date_rx(query) if query.kind == "when" else NUMBER_RX
+        kind = min(1.0, max((w for _, w in mentions(query, top.text, rx)), default=0.0))
+    ent = len(ents & seen) / len(ents) if ents else 1.0
+    return (dense, lex, ent, best_focus if focus else 1.0, unknown, kind, top.score)
+
+
+def date_rx(query: Query) -> re.Pattern[str]:
+    """What answers a "when" question: any date, or a weekday for "which day of the week"."""
+    return WEEKDAY_RX if query.weekday else DATE_RX
+
+
+@lru_cache(maxsize=1)
+def calibration() -> Calibration:
+    return Calibration.load()
+
+
+def decide(query: Query, evidence: Sequence[Evidence], df: Mapping[str, int],
+           cal: Calibration | None = None) -> Decision:
+    """Refuse when the evidence does not cover the question; confidence from the fitted model."""
+    cal = cal or calibration()
+    f = features(query, evidence, df)
+    if not evidence:
+        return Decision(True, 0.0, f)
+    z = cal.bias + sum(w * x for w, x in zip(cal.weights, f))
     conf = 1.0 / (1.0 + math.exp(-z))
-    return Decision(conf < 0.5, conf, (dense, lex, ent, top.score))
+    refuse = f[2] < 1.0 or (f[3] < cal.focus_min and f[0] < cal.dense_min)
+    return Decision(refuse, min(conf, 0.49) if refuse else max(conf, 0.5), f)

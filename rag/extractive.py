@@ -12,12 +12,12 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from rag.embeddings import get_embedder
 from rag.evidence import (
-    DATE_RX,
     NUMBER_RX,
     Evidence,
     Query,
     SentenceCache,
     analyze,
+    date_rx,
     mentions,
     score_sentences,
 )
@@ -73,8 +73,9 @@ class ExtractiveSynthesizer:
 def select(query: Query, evidence: Sequence[Evidence]) -> list[Evidence]:
     """One to three sentences, the most direct first, no repeats.
 
-    For "how many" questions, sentences from other sources that give a different figure are
-    kept too, so a disagreement between sources is shown rather than hidden.
+    A second sentence is added only when it earns its place: another source giving a
+    different figure (a disagreement is shown, not hidden), another part of a list the
+    question asks for ("which countries..."), or another source confirming the same date.
     """
     if not evidence:
         return []
@@ -90,17 +91,29 @@ def select(query: Query, evidence: Sequence[Evidence]) -> list[Evidence]:
                     and ev.dense >= 0.8 * best.dense and len(chosen) < MAX_SENTENCES):
                 chosen.append(ev)
                 figures.add(fig)
-        if len(chosen) > 1:
-            return chosen
-    for ev in evidence[:8]:
-        if len(chosen) >= min(MAX_SENTENCES, 2) or ev.score < 0.88 * best.score:
-            break
-        if query.kind == "when" and max((w for _, w in mentions(query, ev.text, DATE_RX)),
-                                        default=0.0) < 0.8:
-            continue  # a second sentence must date the same event, not another one
-        if ev is not best and all(_distinct(ev, c) for c in chosen):
-            chosen.append(ev)
+        return chosen
+    if _LIST_RX.search(query.text):
+        for ev in evidence[:8]:
+            if (ev is not best and ev.score >= 0.7 * best.score and len(chosen) < MAX_SENTENCES
+                    and all(_distinct(ev, c) for c in chosen)):
+                chosen.append(ev)
+        return chosen
+    if query.kind == "when":
+        key = {date_key(p) for p, w in mentions(query, best.text, date_rx(query)) if w >= 0.8}
+        for ev in evidence[:8]:
+            same_doc = ev.passage.doc_id == best.passage.doc_id
+            if ev is best or ev.score < 0.8 * best.score or same_doc:
+                continue
+            if key & {date_key(p) for p, _ in mentions(query, ev.text, date_rx(query))}:
+                chosen.append(ev)  # a second source confirms the date
+                break
     return chosen
+
+
+# Questions whose answer is a list: "which countries", "which two officials", "who ... and who".
+_LIST_RX = re.compile(
+    r"\b(?:which|what)\s+(?:two|three|several|(?!news\b|does\b|was\b|is\b|has\b)"
+    r"\w+(?:ies|[^s\W]s))\b|\bwho\b.*\band who\b|\bboth\b", re.IGNORECASE)
 
 
 def date_key(phrase: str) -> str:
@@ -120,7 +133,7 @@ def _consensus(query: Query, evidence: Sequence[Evidence]) -> Evidence | None:
     for ev in evidence[:12]:
         if ev.score < 0.6 * top:
             break
-        for phrase, weight in mentions(query, ev.text, DATE_RX):
+        for phrase, weight in mentions(query, ev.text, date_rx(query)):
             key = date_key(phrase)
             votes[key] = votes.get(key, 0.0) + ev.score * weight
             holder.setdefault(key, ev)
@@ -146,7 +159,7 @@ def _distinct(a: Evidence, b: Evidence) -> bool:
 def lead(query: Query, best: Evidence) -> str:
     """The fact asked for, copied from the best sentence, to stand first."""
     if query.kind == "when":
-        dates = [m.group() for m in DATE_RX.finditer(best.text)]
+        dates = [m.group() for m in date_rx(query).finditer(best.text)]
         full = [d for d in dates if re.search(r"\d", d) and not re.fullmatch(r"\d{4}", d)]
         pick = (full or dates or [""])[0]
         return pick[0].upper() + pick[1:] if pick else ""

@@ -99,13 +99,20 @@ class Retriever:
 
     # -- fused ---------------------------------------------------------------------------
 
-    def retrieve(self, query: str, k: int, vector: np.ndarray | None = None) -> list[Passage]:
-        """The ``k`` best passages, best first, near-duplicate passages collapsed."""
+    def retrieve(self, query: str, k: int, vector: np.ndarray | None = None,
+                 lexical_terms: list[str] | None = None) -> list[Passage]:
+        """The ``k`` best passages, best first, near-duplicate passages collapsed.
+
+        ``lexical_terms`` replaces the analysed query for BM25 (e.g. spelling-corrected)."""
         if vector is None:
             vector = self.embedder.embed([query])[0]
         depth = max(self.fusion.depth, k * 3)
         dense = self.dense(query, vector, depth) if self.fusion.dense else []
-        lexical = self.lexical_index().search(query, depth) if self.fusion.lexical else []
+        lexical = []
+        if self.fusion.lexical:
+            index = self.lexical_index()
+            lexical = (index.search_terms(lexical_terms, depth) if lexical_terms is not None
+                       else index.search(query, depth))
         return fuse(dense, lexical, k, self.fusion)
 
 

@@ -46,6 +46,9 @@ def _split_block(text: str, start: int, stop: int, out: list[tuple[int, int]]) -
         # "No. 1" and "2.5" style numbers are not sentence ends.
         if nxt and nxt[0].isdigit() and m.group() == ".":
             continue
+        # "in the tragedy… as the main motive": a sentence goes on after a mid-quote ellipsis.
+        if nxt and nxt[0].islower() and m.group().rstrip("\"'”’)]") in ("…", "..."):
+            continue
         _push(text, begin, end, out)
         begin = end
     _push(text, begin, stop, out)
@@ -65,10 +68,12 @@ STOPWORDS = frozenset(
     do does did done has have had having i you he she we they them his her their our your my me
     him what which who whom whose when where why how can could would should will may might
     must shall there here also just only very more most much many any some all each both other
-    according said says say told tell one two did didn't does doesn't -- up out off own same
+    according said says say told tell one two did didn't does doesn't -- up out off same
     per via while during until again further once""".split()
 )
 
+_PHRASE_MAP = {"united states": "us", "united kingdom": "uk", "islamic state": "isis"}
+_PHRASES = re.compile("|".join(_PHRASE_MAP))
 _ACRONYM = re.compile(r"\b(?:[a-z]\.){2,}")  # u.s. -> us, u.k. -> uk
 _WORD = re.compile(r"[\w][\w'’\-]*", re.UNICODE)
 
@@ -80,25 +85,49 @@ def fold(text: str) -> str:
     return text.lower().replace("’", "'").replace("‘", "'")
 
 
-@lru_cache(maxsize=4096)
+# Bump when ``terms`` changes: saved lexical indexes built with another version are rebuilt.
+ANALYZER = "snowball-2"
+
+# Spelling variants and demonyms folded to one form, so "defence" meets "defense" and
+# "Russian officials" meets "Russia".
+_VARIANTS = {
+    "defence": "defense", "offence": "offense", "centre": "center", "organisation":
+    "organization", "organise": "organize", "programme": "program", "labour": "labor",
+    "favour": "favor", "honour": "honor", "rumour": "rumor", "licence": "license",
+    "american": "us", "americans": "us", "america": "us", "russian": "russia",
+    "russians": "russia", "ukrainian": "ukraine", "ukrainians": "ukraine", "iranian": "iran",
+    "french": "france", "british": "uk", "britain": "uk", "afghan": "afghanistan",
+    "syrian": "syria", "chinese": "china", "german": "germany", "israeli": "israel",
+    "washington": "us", "kremlin": "russia", "moscow's": "moscow",
+}
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> object:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """A light suffix stripper: enough to match warn/warned/warning, attack/attacks."""
-    for suf in ("ing", "ed", "es", "s", "ly"):
-        if word.endswith(suf) and len(word) - len(suf) >= 3:
-            word = word[: -len(suf)]
-            break
-    if word.endswith("'s"):
+    """Snowball (Porter 2) stem of a folded word: warn/warned/warning, declare/declaring."""
+    if word.endswith(("'s", "’s")):
         word = word[:-2]
-    return word
+    word = _VARIANTS.get(word, word)
+    return _stemmer().stemWord(word)  # type: ignore[attr-defined]
 
 
 def terms(text: str, keep_stopwords: bool = False) -> list[str]:
     """Stemmed, folded content words of ``text``."""
     out = []
     folded = _ACRONYM.sub(lambda m: m.group().replace(".", ""), fold(text))
+    folded = _PHRASES.sub(lambda m: _PHRASE_MAP[m.group()], folded)
     for w in _WORD.findall(folded):
         w = w.strip("'-")
         if not w or (not keep_stopwords and w in STOPWORDS):
             continue
         out.append(stem(w))
+        if "-" in w:  # "Afghanistan-based", "state-run": the parts count as words too
+            out.extend(stem(p) for p in w.split("-") if len(p) > 2 and p not in STOPWORDS)
     return out

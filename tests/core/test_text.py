@@ -62,4 +62,5 @@ def test_abbreviations_do_not_end_sentences() -> None:
 
 def test_terms_fold_acronyms_and_stems() -> None:
     assert terms("When did the U.S. warn Russia?") == ["us", "warn", "russia"]
-    assert terms("warned warnings") == ["warn", "warning"]
+    assert terms("warned warnings") == ["warn", "warn"]
+    assert terms("The United States and Russian officials") == ["us", "russia", "offici"]
