@@ -17,7 +17,7 @@ from rag.errors import IngestError, StoreError
 from rag.lexical import build_lexical
 from rag.settings import Settings
 from rag.store import Store, index_lock
-from rag.types import Article
+from rag.types import Article, Chunk
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,8 @@ def index_documents(docs: Iterable[SourceDoc], settings: Settings, progress: boo
 
         written = _write(store, todo, settings, progress)
         chunks = store.live_chunks()
+        # Chunks of an article a killed run never committed: invisible already, now gone.
+        store.remove_orphans({c.chunk_id for c in chunks})
         fingerprint = hashlib.sha256(
             "\n".join(sorted(c.chunk_id for c in chunks)).encode()).hexdigest()[:16]
         build_lexical(chunks, settings.home, fingerprint)
@@ -110,7 +112,10 @@ def index_documents(docs: Iterable[SourceDoc], settings: Settings, progress: boo
                            total_chunks=len(chunks))
 
 
-def _write(store: Store, articles: list[Article], settings: Settings, progress: bool) -> int:
+def _write(store: Store, articles: list[Article], settings: Settings, progress: bool,
+           group_chunks: int = 256) -> int:
+    """Chunk, embed and store ``articles``, a group of several at a time: one embedding batch
+    and a few store round trips per ~``group_chunks`` chunks instead of per article."""
     emb = get_embedder()
     bar = None
     if progress and articles:
@@ -119,16 +124,36 @@ def _write(store: Store, articles: list[Article], settings: Settings, progress: 
         bar = tqdm(total=len(articles), unit="article", desc="indexing", file=sys.stderr,
                    disable=len(articles) < 2)
     written = 0
+    group: list[tuple[Article, list[Chunk]]] = []
+
+    def flush() -> None:
+        texts = [embed_text(c.title, c.text) for _, chunks in group for c in chunks]
+        vectors = emb.embed(texts)
+        items, at = [], 0
+        for art, chunks in group:
+            items.append((art, chunks, vectors[at : at + len(chunks)]))
+            at += len(chunks)
+        try:
+            store.put_articles(items)
+        except OSError as e:
+            raise StoreError(f"writing {', '.join(a.doc_id for a, _ in group)} failed: {e}; "
+                             "the index is unchanged for those articles: free space or fix "
+                             "permissions and run 'rag index' again") from e
+        if bar:
+            bar.update(len(group))
+        group.clear()
+
+    pending = 0
     for art in articles:
         chunks = chunk_article(art, emb.count_tokens, max_tokens=settings.chunk_tokens)
-        vectors = emb.embed([embed_text(c.title, c.text) for c in chunks])
-        try:
-            store.put_article(art, chunks, vectors)
-        except OSError as e:
-            raise StoreError(f"writing {art.doc_id} failed: {e}") from e
+        group.append((art, chunks))
         written += len(chunks)
-        if bar:
-            bar.update(1)
+        pending += len(chunks)
+        if pending >= group_chunks:
+            flush()
+            pending = 0
+    if group:
+        flush()
     if bar:
         bar.close()
     return written

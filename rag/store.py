@@ -51,8 +51,7 @@ def _client(settings: Settings, create: bool) -> Any:
                                        ssl=u.scheme == "https", headers=headers,
                                        settings=chroma_settings)
         except Exception as e:
-            raise StoreError(f"cannot reach the Chroma server at {settings.chroma_url}: {e}; "
-                             "start it with 'chroma run --path DIR' or unset RAG_CHROMA_URL") from e
+            raise _server_error(settings, e) from e
     path = settings.home / "chroma"
     if not create and not path.exists():
         raise IndexNotFound(f"no index under {settings.home}; run 'rag index' first")
@@ -64,6 +63,50 @@ def _client(settings: Settings, create: bool) -> Any:
     except Exception as e:
         raise StoreError(f"the store under {settings.home} cannot be opened ({e}); "
                          "rebuild it with 'rag index --rebuild'") from e
+
+
+def _server_error(settings: Settings, e: BaseException) -> StoreError:
+    text = str(e)
+    if any(m in text for m in ("401", "403", "Unauthorized", "Forbidden")):
+        return StoreError(f"the Chroma server at {settings.chroma_url} refused the request "
+                          f"({text[:200]}); check RAG_CHROMA_TOKEN")
+    return StoreError(f"cannot reach the Chroma server at {settings.chroma_url} ({text[:200]}); "
+                      "start it with 'chroma run --path DIR' or unset RAG_CHROMA_URL")
+
+
+class _Guarded:
+    """A server collection whose transport failures surface as ``StoreError`` (with what to
+    do) instead of an httpx traceback, wherever the call comes from (LlamaIndex included)."""
+
+    def __init__(self, collection: Any, settings: Settings) -> None:
+        self._c = collection
+        self._settings = settings
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._c, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attr(*args, **kwargs)
+            except Exception as e:
+                if _is_transport(e):
+                    raise _server_error(self._settings, e) from e
+                raise
+
+        return call
+
+
+def _is_transport(e: BaseException) -> bool:
+    """Connection refused/reset, timeouts, auth failures: the server, not the request."""
+    import httpx
+
+    if isinstance(e, httpx.TransportError | ConnectionError | TimeoutError):
+        return True
+    text = str(e)
+    return any(m in text for m in ("Could not connect", "Connection refused", "401", "403",
+                                   "Unauthorized", "Forbidden"))
 
 
 def _os_message(e: OSError, home: Path) -> str:
@@ -78,6 +121,12 @@ def _meta(chunk: Chunk, content_hash: str) -> dict[str, Any]:
     return {"doc_id": chunk.doc_id, "start": chunk.start, "end": chunk.end, "title": chunk.title,
             "published": chunk.published or "", "content_hash": content_hash,
             "also_in": json.dumps(list(chunk.also_in))}
+
+
+def _record_meta(article: Article) -> dict[str, Any]:
+    return {"title": article.title, "source_path": article.source_path,
+            "published": article.published or "", "content_hash": article.content_hash,
+            "also_published_as": json.dumps(list(article.also_published_as))}
 
 
 def _chunk(cid: str, text: str, m: dict[str, Any]) -> Chunk:
@@ -108,10 +157,14 @@ class Store:
         except StoreError:
             raise
         except Exception as e:
+            if settings.chroma_url and _is_transport(e):
+                raise _server_error(settings, e) from e
             if "does not exist" in str(e) or "NotFound" in type(e).__name__:
                 raise IndexNotFound(f"no index under {self.where}; run 'rag index' first") from e
             raise StoreError(f"the store under {self.where} cannot be opened ({e}); "
                              "rebuild it with 'rag index --rebuild'") from e
+        if settings.chroma_url:
+            self.chunks, self.docs = _Guarded(self.chunks, settings), _Guarded(self.docs, settings)
         if embed_model:
             self.check_model(embed_model, dim)
         self._articles: dict[str, Article] | None = None
@@ -189,35 +242,67 @@ class Store:
     def put_article(self, article: Article, chunks: Sequence[Chunk],
                     embeddings: np.ndarray) -> None:
         """Replace ``article``'s chunks with ``chunks``, then write its record (the commit)."""
-        old = set(self.chunks.get(where={"doc_id": article.doc_id}, include=[])["ids"])
-        new_ids = [c.chunk_id for c in chunks]
-        for i in range(0, len(chunks), _BATCH):
-            part = chunks[i : i + _BATCH]
-            self.chunks.upsert(ids=new_ids[i : i + _BATCH],
-                               embeddings=embeddings[i : i + _BATCH].tolist(),
-                               documents=[c.text for c in part],
-                               metadatas=[_meta(c, article.content_hash) for c in part])
-        doc_vec = embeddings.mean(axis=0) if len(embeddings) else np.zeros(embeddings.shape[1])
-        doc_vec = doc_vec / (np.linalg.norm(doc_vec) or 1.0)
-        self.put_record(article, doc_vec)
-        stale = sorted(old - set(new_ids))
-        if stale:
-            self.chunks.delete(ids=stale)
+        self.put_articles([(article, chunks, embeddings)])
+
+    def put_articles(self, items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]]) -> None:
+        """Several articles in a few round trips: every chunk first, then every record (the
+        commit point), then the old chunks they replace. A crash anywhere leaves each article
+        either wholly old or wholly new to readers."""
+        if not items:
+            return
+        dim = next((int(np.shape(e)[1]) for _, _, e in items if np.ndim(e) == 2), 384)
+        doc_ids = [a.doc_id for a, _, _ in items]
+        got = self.chunks.get(where={"doc_id": {"$in": doc_ids}}, include=[])
+        old = set(got["ids"])
+        ids: list[str] = []
+        vecs: list[np.ndarray] = []
+        docs: list[str] = []
+        metas: list[dict[str, Any]] = []
+        records: list[tuple[Article, np.ndarray]] = []
+        for article, chunks, embeddings in items:
+            ids += [c.chunk_id for c in chunks]
+            vecs.append(np.asarray(embeddings, dtype=np.float32).reshape(-1, dim))
+            docs += [c.text for c in chunks]
+            metas += [_meta(c, article.content_hash) for c in chunks]
+            doc_vec = (embeddings.mean(axis=0) if len(embeddings)
+                       else np.zeros(dim, dtype=np.float32))
+            records.append((article, doc_vec / (np.linalg.norm(doc_vec) or 1.0)))
+        allvecs = np.concatenate(vecs)
+        for i in range(0, len(ids), _BATCH):
+            self.chunks.upsert(ids=ids[i : i + _BATCH], embeddings=allvecs[i : i + _BATCH],
+                               documents=docs[i : i + _BATCH], metadatas=metas[i : i + _BATCH])
+        self.put_records(records)
+        stale = sorted(old - set(ids))
+        for i in range(0, len(stale), _BATCH):
+            self.chunks.delete(ids=stale[i : i + _BATCH])
         self._articles = None
 
     def put_record(self, article: Article, vector: np.ndarray | None = None) -> None:
         """Write an article's record; keeps its stored vector when none is given."""
-        meta = {"title": article.title, "source_path": article.source_path,
-                "published": article.published or "", "content_hash": article.content_hash,
-                "also_published_as": json.dumps(list(article.also_published_as))}
         if vector is None:
             got = self.docs.get(ids=[article.doc_id], include=["embeddings"])
             if not got["ids"]:
                 raise StoreError(f"no record for {article.doc_id} to update")
             vector = np.asarray(got["embeddings"][0])
-        self.docs.upsert(ids=[article.doc_id], embeddings=[vector.tolist()],
-                         documents=[article.text], metadatas=[meta])
+        self.put_records([(article, vector)])
+
+    def put_records(self, records: Sequence[tuple[Article, np.ndarray]]) -> None:
+        """Write article records in one upsert: what makes their chunks count."""
+        if not records:
+            return
+        self.docs.upsert(ids=[a.doc_id for a, _ in records],
+                         embeddings=np.stack([np.asarray(v, dtype=np.float32)
+                                              for _, v in records]),
+                         documents=[a.text for a, _ in records],
+                         metadatas=[_record_meta(a) for a, _ in records])
         self._articles = None
+
+    def remove_orphans(self, live: set[str]) -> int:
+        """Delete chunks not in ``live`` (left by a crash or a replaced article)."""
+        dead = [cid for cid in self.chunks.get(include=[])["ids"] if cid not in live]
+        for i in range(0, len(dead), _BATCH):
+            self.chunks.delete(ids=dead[i : i + _BATCH])
+        return len(dead)
 
     def remove_article(self, doc_id: str) -> None:
         """Delete an article: its record first (so its chunks stop counting), then chunks."""
