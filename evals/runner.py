@@ -5,6 +5,7 @@ Also holds what both suites share: the cached eval stores and the thresholds gat
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import shutil
@@ -250,6 +251,19 @@ def cached_home(cache_root: Path, name: str, corpus_sha: str, settings: Settings
     """A RAG_HOME under ``cache_root/<name>-<hash12>/`` holding the corpus indexed by ``build``;
     reused when complete and built by the same ingestion, rebuilt otherwise."""
     base = cache_root / f"{name}-{corpus_sha[:12]}"
+    cache_root.mkdir(parents=True, exist_ok=True)
+    # Concurrent evals (two engineers, or CI jobs sharing a cache) must not delete a store
+    # that another process is still building: one builds, the others wait, then reuse it.
+    with (cache_root / f"{base.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return _cached_home(base, corpus_sha, settings, build, log)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _cached_home(base: Path, corpus_sha: str, settings: Settings,
+                 build: Callable[[Settings], object], log: Callable[[str], None]) -> Path:
     home = base / "home"
     marker = base / "complete.json"
     fp = index_fingerprint(settings)

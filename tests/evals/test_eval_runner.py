@@ -118,3 +118,27 @@ def test_select_keeps_every_type() -> None:
     assert len(picked) == 8
     assert {q.question_type for q in picked} == {q.question_type for q in qs}
     assert multihop.select(qs, None) == qs
+
+
+def test_cached_home_builds_once_and_rebuilds_on_new_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag import Settings
+
+    builds: list[Path] = []
+
+    def build(s: Settings) -> None:
+        builds.append(s.home)
+        (s.home / "built").write_text("x")
+
+    fp = {"v": "one"}
+    monkeypatch.setattr(runner, "index_fingerprint", lambda _s: fp["v"])
+    settings = Settings()
+    home = runner.cached_home(tmp_path, "mh", "ab" * 32, settings, build, lambda _m: None)
+    assert home == tmp_path / "mh-abababababab" / "home" and (home / "built").exists()
+    assert runner.cached_home(tmp_path, "mh", "ab" * 32, settings, build, lambda _m: None) == home
+    assert len(builds) == 1, "a complete store is reused"
+    fp["v"] = "two"
+    (home / "stale").write_text("old chunks")
+    runner.cached_home(tmp_path, "mh", "ab" * 32, settings, build, lambda _m: None)
+    assert len(builds) == 2 and not (home / "stale").exists(), "new ingestion code rebuilds"
