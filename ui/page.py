@@ -289,19 +289,22 @@ def build_page(service: Service) -> gr.Blocks:
             "concurrency_limit": 4,
             "show_progress": "minimal",
         }
-        box.submit(**ask_io, api_visibility="private")
+        # A question sent while the last answer is still finishing waits its turn, not dropped.
+        box.submit(**ask_io, api_visibility="private", trigger_mode="always_last")
         chatbot.example_select(
             _example_text,
             None,
             box,
             api_visibility="private",
         ).then(**ask_io, api_visibility="private")
-        clear.click(
-            lambda: ([], [], [], None, EMPTY_SOURCES, ""),
-            None,
-            [chatbot, messages_state, answers_state, chat_state, sources, box],
-            api_visibility="private",
-        )
+        reset = {
+            "fn": lambda: ([], [], [], None, EMPTY_SOURCES, ""),
+            "inputs": None,
+            "outputs": [chatbot, messages_state, answers_state, chat_state, sources, box],
+            "api_visibility": "private",
+        }
+        clear.click(**reset)
+        chatbot.clear(**reset)  # the chatbot's own trash button starts over too
         docs_tab.select(documents_html, None, docs, api_visibility="private")
         add.click(add_files, files, [status, files], api_visibility="private").then(
             documents_html, None, docs, api_visibility="private"

@@ -146,8 +146,19 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[_FAILED] = report.failed
+    return report
+
+
+_FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def page(chromium: Any, ui_server: UIServer) -> Iterator[Any]:
+def page(request: pytest.FixtureRequest, chromium: Any, ui_server: UIServer) -> Iterator[Any]:
     """A fresh tab on the chat page; it records every request that leaves this server."""
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
     tab = context.new_page()
@@ -163,6 +174,9 @@ def page(chromium: Any, ui_server: UIServer) -> Iterator[Any]:
     tab.wait_for_selector("#question textarea")
     try:
         yield tab
+        if request.node.stash.get(_FAILED, False):  # what the user would have seen
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            tab.screenshot(path=str(ARTIFACTS / f"FAILED-{request.node.name}.png"), full_page=True)
     finally:
         context.close()
 

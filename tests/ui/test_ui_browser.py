@@ -24,19 +24,11 @@ NEW_ARTICLE = (
 
 def ask(tab: Any, question: str) -> None:
     """Type a question and wait for its answer to finish streaming."""
-    bots_before = tab.locator("#chat [data-testid='bot']").count()
+    turns = tab.locator(".src-turn").count()
     tab.fill("#question textarea", question)
     tab.keyboard.press("Enter")
-    tab.wait_for_function(
-        """n => document.querySelectorAll("#chat [data-testid='bot']").length > n""",
-        arg=bots_before,
-    )
-    # done when the sources panel shows this question (it is updated with the final answer)
-    tab.wait_for_function(
-        """q => [...document.querySelectorAll('.src-turn:not([hidden]) .src-q')]
-                .some(e => e.textContent.includes(q))""",
-        arg=question[:40],
-    )
+    # done when the sources panel gains this answer's turn (it comes with the final answer)
+    tab.wait_for_function("n => document.querySelectorAll('.src-turn').length > n", arg=turns)
 
 
 def last_answer(tab: Any) -> Any:
@@ -133,9 +125,9 @@ def test_upload_an_article_and_ask_about_it(page: Any, shot: Any) -> None:
     shot("07-uploaded")
 
     page.get_by_role("tab", name="Ask").click()
-    ask(page, "How much did the Velmora harbour bridge cost?")
+    ask(page, "When did the Velmora harbour bridge open?")
     answer = last_answer(page)
-    assert "48 million" in answer.inner_text()
+    assert "3 May 2024" in answer.inner_text()
     answer.locator("a.cite").first.click()
     card = page.locator(".src-turn:not([hidden]) .src-card.active")
     assert "Velmora" in card.inner_text()

@@ -143,7 +143,9 @@ def test_documents_lists_the_index_without_server_paths(ui_server: Any) -> None:
 
 def _file_route_attacks(home: Path) -> list[str]:
     files = sorted(p for p in home.rglob("*") if p.is_file())
-    store_files = [str(p) for p in files if p.name == "chroma.sqlite3"] + [str(p) for p in files[:4]]
+    store_files = [str(p) for p in files if p.name == "chroma.sqlite3"] + [
+        str(p) for p in files[:4]
+    ]
     article = str(next(DEFAULT_ARTICLES.glob("*.txt")))
     targets = [
         "/etc/passwd",
