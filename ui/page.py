@@ -55,13 +55,15 @@ a.cite:hover { text-decoration: underline; }
 .src-head { font-weight: 600; }
 .src-n { color: var(--link-text-color, #2563eb); }
 .src-date, .src-meta { font-size: .8rem; color: var(--body-text-color-subdued); }
-.src-para { margin: .4rem 0 0 0; line-height: 1.5; }
+.src-para { margin: .4rem 0 0 0; line-height: 1.5; white-space: pre-line; font-size: .92rem; }
 .src-para mark { background: #fde68a; color: #111; padding: 0 2px; border-radius: 2px; }
 .src-empty { color: var(--body-text-color-subdued); }
 table.docs { width: 100%; border-collapse: collapse; font-size: .9rem; }
 table.docs th, table.docs td { text-align: left; padding: .35rem .5rem;
   border-bottom: 1px solid var(--border-color-primary); vertical-align: top; }
 table.docs td.num { text-align: right; }
+table.docs td.date { white-space: nowrap; }
+table.docs code { font-size: .78rem; }
 .status-ok { color: #15803d; } .status-err { color: #b91c1c; }
 #sources-col { max-height: 78vh; overflow-y: auto; }
 """

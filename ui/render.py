@@ -14,7 +14,8 @@ from typing import Any
 from rag.types import Answer, Article, Citation
 
 MARKER = re.compile(r"\[(\d{1,3})\]")
-PARAGRAPH_MAX = 900  # characters of context shown around a quote before it is trimmed
+PARAGRAPH_MAX = 700  # characters of context shown around a quote before it is trimmed
+MIN_CONTEXT = 80  # below this much context in its own paragraph, a quote gets its neighbours
 
 # The chatbot renders Markdown, so escaping HTML alone is not enough: "![x](http://...)" would
 # still become an external image. Characters that start markup, links, images, emphasis, code,
@@ -78,6 +79,13 @@ def paragraph_bounds(text: str, start: int, end: int) -> tuple[int, int]:
     p_end = text.find("\n", end)
     if p_end == -1:
         p_end = len(text)
+    if (start - p_start) + (p_end - end) < MIN_CONTEXT:
+        # A one-sentence paragraph is all quote: show the neighbouring paragraphs as context.
+        prev = text[:p_start].rstrip()
+        p_start = text.rfind("\n", 0, len(prev)) + 1 if prev else p_start
+        rest = len(text) - len(text[p_end:].lstrip())
+        nxt = text.find("\n", rest)
+        p_end = (len(text) if nxt == -1 else nxt) if rest < len(text) else p_end
     # Keep long paragraphs readable: a window around the quote, cut at word boundaries.
     if p_end - p_start > PARAGRAPH_MAX:
         room = max(0, (PARAGRAPH_MAX - (end - start)) // 2)

@@ -170,6 +170,7 @@ def page(request: pytest.FixtureRequest, chromium: Any, ui_server: UIServer) -> 
             tab.external_requests.append(req.url)  # type: ignore[attr-defined]
 
     tab.on("request", note)
+    (ARTIFACTS / f"FAILED-{request.node.name}.png").unlink(missing_ok=True)  # from an old run
     tab.goto(ui_server.url + "/")
     tab.wait_for_selector("#question textarea")
     try:

@@ -18,7 +18,8 @@ from ui.render import (
 from ui.uploads import UploadRejected, check_upload, display_name, store_upload
 
 TEXT = (
-    "Intro line.\n\nFirst sentence of the paragraph. The <quoted> claim & more. Last one.\n\n"
+    "Intro line.\n\nFirst sentence of the paragraph, which goes on for a while. "
+    "The <quoted> claim & more. Last one, also long enough to give context.\n\n"
     "Another paragraph."
 )
 QUOTE = "The <quoted> claim & more."
@@ -63,8 +64,17 @@ def test_only_real_citations_become_links() -> None:
 def test_highlight_marks_the_exact_quote_inside_its_paragraph_escaped() -> None:
     out = highlighted_paragraph(TEXT, CIT)
     assert "<mark>The &lt;quoted&gt; claim &amp; more.</mark>" in out
-    assert out.startswith("First sentence of the paragraph.")
+    assert out.startswith("First sentence of the paragraph,")
     assert "Intro line" not in out and "Another paragraph" not in out
+
+
+def test_a_quote_that_is_its_whole_paragraph_gets_the_neighbouring_ones() -> None:
+    text = "Before it.\n\nThe whole paragraph.\n\nAfter it.\n\nFar away."
+    start = text.index("The whole")
+    c = Citation(1, "d", "t", None, "The whole paragraph.", start, start + 20, 1.0)
+    assert highlighted_paragraph(text, c) == (
+        "Before it.\n\n<mark>The whole paragraph.</mark>\n\nAfter it."
+    )
 
 
 def test_highlight_falls_back_to_the_quote_when_offsets_do_not_match() -> None:
