@@ -16,7 +16,7 @@ from rag.embeddings import get_embedder
 from rag.errors import IngestError, StoreError
 from rag.lexical import build_lexical
 from rag.settings import Settings
-from rag.store import Store, index_lock
+from rag.store import Store, index_lock, store_error
 from rag.types import Article, Chunk
 
 
@@ -102,8 +102,13 @@ def index_documents(docs: Iterable[SourceDoc], settings: Settings, progress: boo
         store.remove_orphans({c.chunk_id for c in chunks})
         fingerprint = hashlib.sha256(
             "\n".join(sorted(c.chunk_id for c in chunks)).encode()).hexdigest()[:16]
-        build_lexical(chunks, settings.home, fingerprint)
-        store.commit(fingerprint)
+        try:
+            build_lexical(chunks, settings.home, fingerprint)
+            store.commit(fingerprint)
+        except StoreError:
+            raise
+        except Exception as e:
+            raise store_error(e, settings) from e
         return IndexReport(added=tuple(added), updated=tuple(updated),
                            unchanged=tuple(unchanged),
                            duplicates=tuple(d for d in dups if d[0] in incoming_ids
@@ -135,10 +140,10 @@ def _write(store: Store, articles: list[Article], settings: Settings, progress: 
             at += len(chunks)
         try:
             store.put_articles(items)
-        except OSError as e:
-            raise StoreError(f"writing {', '.join(a.doc_id for a, _ in group)} failed: {e}; "
-                             "the index is unchanged for those articles: free space or fix "
-                             "permissions and run 'rag index' again") from e
+        except Exception as e:  # Chroma reports a full or read-only disk as its own errors
+            if settings.chroma_url:
+                raise
+            raise store_error(e, settings) from e
         if bar:
             bar.update(len(group))
         group.clear()

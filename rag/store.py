@@ -61,8 +61,24 @@ def _client(settings: Settings, create: bool) -> Any:
     except OSError as e:
         raise StoreError(_os_message(e, settings.home)) from e
     except Exception as e:
-        raise StoreError(f"the store under {settings.home} cannot be opened ({e}); "
-                         "rebuild it with 'rag index --rebuild'") from e
+        raise store_error(e, settings) from e
+
+
+def store_error(e: BaseException, settings: Settings) -> StoreError:
+    """The ``StoreError`` for a failure of the embedded store, with the right next step:
+    a full or read-only disk must not be answered with "rebuild" (that would lose the index)."""
+    text = str(e)
+    low = text.lower()
+    if isinstance(e, OSError) and e.errno is not None:
+        return StoreError(_os_message(e, settings.home))
+    if "disk is full" in low or "no space" in low or "code: 13)" in low:
+        return StoreError(f"no space left for the index under {settings.home} ({text[:120]}); "
+                          "free some disk space and retry: the index is unchanged")
+    if "readonly" in low or "read-only" in low or "code: 8)" in low:
+        return StoreError(f"{settings.home} is not writable ({text[:120]}); set RAG_HOME to a "
+                          "writable folder")
+    return StoreError(f"the store under {settings.home} cannot be opened ({text[:200]}); "
+                      "rebuild it with 'rag index --rebuild'")
 
 
 def _server_error(settings: Settings, e: BaseException) -> StoreError:
@@ -161,8 +177,7 @@ class Store:
                 raise _server_error(settings, e) from e
             if "does not exist" in str(e) or "NotFound" in type(e).__name__:
                 raise IndexNotFound(f"no index under {self.where}; run 'rag index' first") from e
-            raise StoreError(f"the store under {self.where} cannot be opened ({e}); "
-                             "rebuild it with 'rag index --rebuild'") from e
+            raise store_error(e, settings) from e
         if settings.chroma_url:
             self.chunks, self.docs = _Guarded(self.chunks, settings), _Guarded(self.docs, settings)
         if embed_model:
