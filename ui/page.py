@@ -209,7 +209,25 @@ def build_page(service: Service) -> gr.Blocks:
             for s in result.files
         )
         msg = f"Added {names}. You can ask about it in the Ask tab now."
-        return _status(True, msg), None
+        return _status(True, msg + _duplicates_note(result)), None
+
+    def _duplicates_note(result: Any) -> str:
+        """Say when an upload was the same story as an indexed article (kept once, both noted)."""
+        names = {s.path.stem: s.original_name for s in result.files}
+        notes = []
+        try:
+            articles = service.articles()
+        except RagError:
+            articles = {}
+        for dup, canon in getattr(result.report, "duplicates", ()):
+            mine, other = (dup, canon) if dup in names else (canon, dup)
+            if mine in names:
+                title = articles[other].title if other in articles else other
+                notes.append(
+                    f"{html.escape(names[mine])} is the same story as “{html.escape(title)}”: "
+                    "it is kept once, with both sources recorded."
+                )
+        return "<br>" + "<br>".join(notes) if notes else ""
 
     with gr.Blocks(
         title="Ask the news", analytics_enabled=False, delete_cache=(3600, 3600)

@@ -7,6 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
+from rag.settings import DEFAULT_ARTICLES
+
 pytestmark = pytest.mark.browser
 
 QUESTION = "Did the US warn Russia before the Crocus City Hall attack?"
@@ -132,3 +134,24 @@ def test_upload_an_article_and_ask_about_it(page: Any, shot: Any) -> None:
     card = page.locator(".src-turn:not([hidden]) .src-card.active")
     assert "Velmora" in card.inner_text()
     shot("08-ask-upload")
+
+
+def test_uploading_a_known_story_is_folded_not_doubled(page: Any, shot: Any) -> None:
+    page.get_by_role("tab", name="Documents").click()
+    page.wait_for_selector("#documents table.docs")
+    before = page.locator("#documents tbody tr").count()
+    copy = next(DEFAULT_ARTICLES.glob("000_*.txt")).read_bytes()
+    page.set_input_files(
+        "#upload input[type=file]",
+        files=[{"name": "copy of putin.txt", "mimeType": "text/plain", "buffer": copy}],
+    )
+    page.click("#add")
+    page.wait_for_selector("#upload-status .status-ok", timeout=180_000)
+    assert "same story as" in page.locator("#upload-status").inner_text()
+    # the list refreshes with the copy recorded on the original, not as a new row
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('#documents tbody tr')].some(
+               r => r.textContent.includes('000_') && r.textContent.includes('upload-'))"""
+    )
+    assert page.locator("#documents tbody tr").count() == before
+    shot("09-duplicate-upload")
