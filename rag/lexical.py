@@ -17,12 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rag import text as _text
-from rag.text import terms
+from rag.text import ANALYZER, terms
 from rag.types import Chunk
-
-# Which ``terms`` built a saved index: one built by another analyzer version is rebuilt.
-ANALYZER = getattr(_text, "ANALYZER", "v0")
 
 
 def lexical_text(chunk: Chunk) -> str:
