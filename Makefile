@@ -14,7 +14,9 @@ export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install install-dev run test test-fast eval eval-ci bench lint browser lock clean
+.PHONY: install install-dev run test test-fast test-server test-reliability test-llm test-browser \
+	eval eval-ci bench \
+	bench-quick lint browser clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -33,10 +35,11 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 # Debian's Chromium for the browser tests (a tool's own browser download is not possible).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:
-	@command -v chromium >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+	  chromium fonts-dejavu-core; }
 
 run: install
 	$(RAG) index
@@ -49,6 +52,19 @@ test: install-dev browser
 test-fast: install-dev
 	$(PY) -m pytest -q -m "not llm and not browser and not server and not slow"
 
+# Parts of the suite on their own (all of them run in `make test`).
+test-server: install-dev
+	$(PY) -m pytest -q tests/scale -m server
+
+test-reliability: install-dev
+	$(PY) -m pytest -q tests/scale -m "not server"
+
+test-llm: install-dev
+	$(PY) -m pytest -q -m llm
+
+test-browser: install-dev browser
+	$(PY) -m pytest -q -m browser
+
 eval: install
 	$(RAG) eval --suite seeds --report reports/seeds
 	$(RAG) eval --suite multihop --report reports/multihop
@@ -58,6 +74,9 @@ eval-ci: install
 
 bench: install
 	$(RAG) bench
+
+bench-quick: install
+	$(RAG) bench --quick
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
