@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 RETRIEVE_K = 10  # passages fetched for the retrieval metrics (MRR is @10)
 HIT_K = 5  # ``hit_rate`` is evidence-span hit@5
-_STORE_MODULES = ("store", "lexical", "embeddings")
+_CONTENT_MODULES = ("loader", "clean", "dedupe", "chunker")  # index/ modules shaping chunks
 
 
 # --- cases ------------------------------------------------------------------------------
@@ -230,19 +230,25 @@ def sha256_files(paths: Iterable[Path]) -> str:
 
 def index_fingerprint(settings: Settings) -> str:
     """What the stored chunks and vectors depend on besides the corpus: the embedding model,
-    the chunk size and the ingestion code. A change rebuilds the cached store rather than
-    scoring stale chunks (upserts would leave the old ones in place)."""
-    import index as index_pkg  # the core's ingestion package
+    chunk size, the store schema, the lexical analyzer, and the code that cleans, splits and
+    embeds text. A change rebuilds the cached store rather than scoring stale chunks (upserts
+    would leave the old ones in place); refactors elsewhere in the core keep the cache."""
+    import inspect
+
+    import index as index_pkg
+    from index import pipeline
+    from rag import store, text
 
     root = Path(index_pkg.__file__).resolve().parent
-    # The core modules that decide what is stored: schema, embedded text, lexical text.
-    core = [root.parent / "rag" / f"{name}.py" for name in _STORE_MODULES]
     h = hashlib.sha256()
-    h.update(f"{settings.embed_model}|{settings.chunk_tokens}|".encode())
-    h.update(str(getattr(index_pkg, "INDEX_VERSION", "")).encode())
-    for p in [*sorted(root.rglob("*.py")), *(p for p in core if p.exists())]:
-        h.update(p.relative_to(root.parent).as_posix().encode())
-        h.update(p.read_bytes())
+    h.update(f"{settings.embed_model}|{settings.chunk_tokens}|{store.SCHEMA}|".encode())
+    h.update(f"{getattr(text, 'ANALYZER', '')}|{getattr(index_pkg, 'INDEX_VERSION', '')}|".encode())
+    h.update(inspect.getsource(pipeline.embed_text).encode())
+    for name in _CONTENT_MODULES:
+        p = root / f"{name}.py"
+        if p.exists():
+            h.update(name.encode())
+            h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
 
