@@ -35,6 +35,7 @@ _MARKER = re.compile(
     re.IGNORECASE,
 )
 _MARKER_RUN = re.compile(rf"(?:{_MARKER.pattern})+", re.IGNORECASE)
+_ENUMERATION = re.compile(r"(?:^|(?<=[.!?\]:])|\n)[ \t]*\d{1,2}[.)](?=\s|$)", re.MULTILINE)
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’.\-]*[A-Za-z0-9]|[A-Za-z0-9]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _NEGATION = {"not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "without"}
@@ -99,7 +100,8 @@ def split_draft(draft: str) -> list[str]:
 
     Models often write "... blackmail. [1]": the marker belongs to the sentence before it.
     """
-    draft = draft.strip()
+    # "1." list numbering would glue to a sentence ("... [1]. 2. Next"): make it a line break
+    draft = _ENUMERATION.sub("\n", draft).strip()
     spans = _sentence_spans(draft) if draft else []
     parts = [draft[s:e].strip() for s, e in spans]
     out: list[str] = []
@@ -294,8 +296,8 @@ def check_sentences(
     checks: list[SentenceCheck] = []
     for raw in split_draft(draft):
         text, cited = parse_markers(raw)
-        if not content_words(text):
-            continue  # a bare marker or punctuation: nothing to check, nothing to keep
+        if not any(re.search(r"[a-z]", w) for w in content_words(text)):
+            continue  # "1." list numbering, a bare marker: no claim to check, nothing to keep
         valid = [n for n in cited if 1 <= n <= len(passages)]
         supports: list[Support] = []
         reasons: list[str] = []

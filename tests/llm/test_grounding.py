@@ -121,3 +121,9 @@ def test_a_sentence_may_be_supported_by_two_adjacent_source_sentences() -> None:
     )
     assert check.supported, check.reason
     assert "March 7" in check.supports[0].quote and "provocative" in check.supports[0].quote
+
+
+def test_list_numbering_is_neither_kept_nor_counted() -> None:
+    answer = _ground("1. Putin called the warnings provocative [1]. 2.")
+    assert answer.text == "Putin called the warnings provocative [1]."
+    assert answer.unsupported == ()
