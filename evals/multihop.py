@@ -108,6 +108,7 @@ def index_corpus(docs: Sequence[dict[str, Any]], settings: Settings) -> object:
         SourceDoc(
             doc_id=d["doc_id"], text=d["body"], source_path=d.get("url") or d["doc_id"],
             title=d.get("title"), published=(d.get("published_at") or "")[:10] or None,
+            source=d.get("source") or None,
         )
         for d in docs
     ]

@@ -41,7 +41,8 @@ def chunk_article(article: Article, count_tokens: TokenCounter, max_tokens: int 
         body = text[start:end]
         chunks.append(Chunk(chunk_id=chunk_id(article.doc_id, start, body), doc_id=article.doc_id,
                             text=body, start=start, end=end, title=article.title,
-                            published=article.published, also_in=article.also_published_as))
+                            published=article.published, also_in=article.also_published_as,
+                            source=article.source))
         if j >= len(spans):
             break
         i = max(i + 1, j - overlap)

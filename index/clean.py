@@ -51,6 +51,9 @@ _TEXT_DATE = re.compile(
     r"(?P<d>[0-3]?\d)(?:st|nd|rd|th)?,?\s+(?P<y>(?:19|20)\d\d)\b",
     re.IGNORECASE,
 )
+# "For all the latest on news ... go to Daily Express US": the furniture names the publisher.
+_PUBLISHER = re.compile(r"^for all the latest on news.*\bgo to\s+([^\n.]+?)\.?\s*$",
+                        re.IGNORECASE | re.MULTILINE)
 _TITLE_SUFFIX = re.compile(r"(?:\s+\|\s+[\w &]{1,20})+$")  # "Headline | World | News"
 
 
@@ -61,6 +64,7 @@ class Cleaned:
     title: str
     text: str
     published: str | None
+    source: str = ""
 
 
 def parse_date(text: str) -> str | None:
@@ -133,14 +137,16 @@ def html_to_text(raw: str) -> tuple[str, str, str | None]:
 
 
 def clean(raw: str, *, is_html: bool = False, title: str | None = None,
-          published: str | None = None) -> Cleaned:
-    """Clean one article. ``title``/``published`` given by the caller win over extraction."""
+          published: str | None = None, source: str | None = None) -> Cleaned:
+    """Clean one article. ``title``/``published``/``source`` given by the caller win."""
     page_title = ""
     if is_html:
         raw, page_title, html_date = html_to_text(raw)
         published = published or html_date
     else:
         raw = html.unescape(raw) if re.search(r"&(?:[a-z]+|#\d+);", raw) else raw
+    promo = _PUBLISHER.search(raw)
+    source = source or (promo.group(1).strip() if promo else "")
     text = unicodedata.normalize("NFC", raw).replace("\r\n", "\n").replace("\r", "\n")
     text = text.replace("\u00a0", " ").replace("\ufeff", "")
     lines = [ln.strip() for ln in text.split("\n")]
@@ -167,7 +173,7 @@ def clean(raw: str, *, is_html: bool = False, title: str | None = None,
     final_title = title or _TITLE_SUFFIX.sub("", found_title).strip() or page_title
     if not final_title and paragraphs:
         final_title = _shorten(paragraphs[0])
-    return Cleaned(title=final_title, text=text, published=published)
+    return Cleaned(title=final_title, text=text, published=published, source=source)
 
 
 def _strip_leading_date(s: str) -> str:

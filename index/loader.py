@@ -22,6 +22,7 @@ class SourceDoc:
     title: str | None = None
     published: str | None = None
     is_html: bool = False
+    source: str | None = None  # the publisher, when the caller knows it
 
 
 def decode(data: bytes, name: str) -> str:

@@ -42,13 +42,15 @@ class IndexReport:
 
 def to_article(doc: SourceDoc) -> Article:
     """Clean one source document into an article."""
-    c = clean(doc.text, is_html=doc.is_html, title=doc.title, published=doc.published)
+    c = clean(doc.text, is_html=doc.is_html, title=doc.title, published=doc.published,
+              source=doc.source)
     if not c.text.strip():
         raise IngestError(f"{doc.source_path}: no article text left after removing page "
                           "furniture; is this a news article?")
-    digest = hashlib.sha256(f"{c.title}\0{c.published}\0{c.text}".encode()).hexdigest()
+    digest = hashlib.sha256(
+        f"{c.title}\0{c.published}\0{c.source}\0{c.text}".encode()).hexdigest()
     return Article(doc_id=doc.doc_id, title=c.title, text=c.text, source_path=doc.source_path,
-                   published=c.published, content_hash=digest)
+                   published=c.published, content_hash=digest, source=c.source)
 
 
 def index_paths(paths: Sequence[Path], settings: Settings, progress: bool = False,

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.embeddings import Embedder
-from rag.text import fold, split_sentences, stem, terms
+from rag.text import fold, question_parts, split_sentences, stem, terms
 from rag.types import Passage
 
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
@@ -369,13 +369,32 @@ def features(query: Query, evidence: Sequence[Evidence], df: Mapping[str, int]
     for ev in evidence[:3]:
         p = ev.passage
         lo = max(0, ev.start - p.start - 250)
-        near = set(terms(f"{p.title} {p.text[lo : ev.end - p.start + 100]}"))
+        near = set(terms(f"{p.title} {p.source} {p.text[lo : ev.end - p.start + 100]}"))
         seen |= near
         if focus:
             # The content words must stand near the names asked about, not anywhere.
             got = sum(w for t, w in weight.items() if t in near)
             share = len(ents & near) / len(ents) if ents else 1.0
             best_focus = max(best_focus, share * got / (sum(weight.values()) or 1.0))
+    parts = question_parts(query.text)
+    if len(parts) > 1:
+        # A multi-part question ("does the X article say A, while the Y article says B?")
+        # may be answered by several articles: judge each part against the passages found.
+        pool: list[set[str]] = []
+        for ev in evidence:
+            ctx = set(terms(f"{ev.passage.title} {ev.passage.source} {ev.passage.text}"))
+            if ctx not in pool:
+                pool.append(ctx)
+            if len(pool) == 10:
+                break
+        seen = set().union(*pool)
+        covers = []
+        for part in parts:
+            words = [t for t in terms(part) if t not in generic]
+            total = sum(math.log(1 + n / (df.get(t, 0) + 0.5)) for t in words) or 1.0
+            covers.append(max(sum(math.log(1 + n / (df.get(t, 0) + 0.5))
+                                  for t in words if t in ctx) / total for ctx in pool))
+        best_focus = sum(covers) / len(covers)
     unknown = sum(1 for t in focus if df.get(t, 0) == 0) / len(focus) if focus else 0.0
     kind = 1.0
     if query.kind in ("when", "number"):

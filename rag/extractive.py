@@ -181,7 +181,8 @@ def render(query: Query, chosen: Sequence[Evidence]) -> tuple[str, list[Citation
         p = ev.passage
         citations.append(Citation(n=n, doc_id=p.doc_id, title=p.title, published=p.published,
                                   quote=ev.text, start=ev.start, end=ev.end,
-                                  score=round(ev.score, 4), also_in=p.chunk.also_in))
+                                  score=round(ev.score, 4), also_in=p.chunk.also_in,
+                                  source=p.source))
         parts.append(f"{ev.text} [{n}]")
     if not chosen:
         return "", citations

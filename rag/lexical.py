@@ -13,6 +13,7 @@ import os
 import shutil
 from collections import Counter
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,19 @@ from rag.types import Chunk
 
 
 def lexical_text(chunk: Chunk) -> str:
-    """What BM25 reads for a chunk: title, date and text."""
-    return f"{chunk.title}\n{chunk.published or ''}\n{chunk.text}"
+    """What BM25 reads for a chunk: title, publisher, date (as written in prose) and text."""
+    return f"{chunk.title}\n{chunk.source}\n{spoken_date(chunk.published)}\n{chunk.text}"
+
+
+def spoken_date(iso: str | None) -> str:
+    """"2023-10-07" -> "2023-10-07 October 7, 2023": questions name dates in words."""
+    if not iso:
+        return ""
+    try:
+        d = date.fromisoformat(iso[:10])
+    except ValueError:
+        return iso
+    return f"{iso} {d:%B} {d.day}, {d.year}"
 
 
 class _Scores:

@@ -136,19 +136,20 @@ def _os_message(e: OSError, home: Path) -> str:
 def _meta(chunk: Chunk, content_hash: str) -> dict[str, Any]:
     return {"doc_id": chunk.doc_id, "start": chunk.start, "end": chunk.end, "title": chunk.title,
             "published": chunk.published or "", "content_hash": content_hash,
-            "also_in": json.dumps(list(chunk.also_in))}
+            "also_in": json.dumps(list(chunk.also_in)), "source": chunk.source}
 
 
 def _record_meta(article: Article) -> dict[str, Any]:
     return {"title": article.title, "source_path": article.source_path,
             "published": article.published or "", "content_hash": article.content_hash,
-            "also_published_as": json.dumps(list(article.also_published_as))}
+            "also_published_as": json.dumps(list(article.also_published_as)),
+            "source": article.source}
 
 
 def _chunk(cid: str, text: str, m: dict[str, Any]) -> Chunk:
     return Chunk(chunk_id=cid, doc_id=m["doc_id"], text=text, start=int(m["start"]),
                  end=int(m["end"]), title=m.get("title", ""), published=m.get("published") or None,
-                 also_in=tuple(json.loads(m.get("also_in") or "[]")))
+                 also_in=tuple(json.loads(m.get("also_in") or "[]")), source=m.get("source", ""))
 
 
 class Store:
@@ -213,7 +214,8 @@ class Store:
                         doc_id=did, title=m.get("title", ""), text=text,
                         source_path=m.get("source_path", ""), published=m.get("published") or None,
                         content_hash=m.get("content_hash", ""),
-                        also_published_as=tuple(json.loads(m.get("also_published_as") or "[]")))
+                        also_published_as=tuple(json.loads(m.get("also_published_as") or "[]")),
+                        source=m.get("source", ""))
                 self._articles, self._articles_at = arts, time.monotonic()
             return self._articles
 

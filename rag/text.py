@@ -86,7 +86,7 @@ def fold(text: str) -> str:
 
 
 # Bump when ``terms`` changes: saved lexical indexes built with another version are rebuilt.
-ANALYZER = "snowball-2"
+ANALYZER = "snowball-3"
 
 # Spelling variants and demonyms folded to one form, so "defence" meets "defense" and
 # "Russian officials" meets "Russia".
@@ -131,3 +131,15 @@ def terms(text: str, keep_stopwords: bool = False) -> list[str]:
         if "-" in w:  # "Afghanistan-based", "state-run": the parts count as words too
             out.extend(stem(p) for p in w.split("-") if len(p) > 2 and p not in STOPWORDS)
     return out
+
+
+# Where a multi-part question splits into parts that different articles may answer.
+_PARTS = re.compile(r",?\s+\b(?:while|whereas|compared to|in contrast to|as opposed to|and does|"
+                    r"and did|and do|and is|and was|and has|but|than|and also)\b\s+|,\s+and\s+",
+                    re.IGNORECASE)
+
+
+def question_parts(question: str) -> list[str]:
+    """The parts of a multi-part question (one part for a simple question)."""
+    parts = [p for p in _PARTS.split(question) if len(terms(p)) >= 3]
+    return parts or [question]

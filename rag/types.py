@@ -20,6 +20,7 @@ class Article:
     published: str | None = None  # ISO date (YYYY-MM-DD) when known
     content_hash: str = ""
     also_published_as: tuple[str, ...] = ()
+    source: str = ""  # the publisher, when known ("TechCrunch", "Daily Express US")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Chunk:
     title: str = ""
     published: str | None = None
     also_in: tuple[str, ...] = ()  # other doc_ids holding the same text
+    source: str = ""  # the article's publisher
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,10 @@ class Passage:
     def published(self) -> str | None:
         return self.chunk.published
 
+    @property
+    def source(self) -> str:
+        return self.chunk.source
+
 
 @dataclass(frozen=True)
 class Citation:
@@ -87,6 +93,7 @@ class Citation:
     score: float
     also_in: tuple[str, ...] = ()
     note: str | None = None  # e.g. a resolved date: "Tuesday = 2024-03-19"
+    source: str = ""  # the publisher, when known
 
 
 @dataclass(frozen=True)
