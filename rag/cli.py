@@ -112,8 +112,9 @@ def _print_sources(ans: object) -> None:
     for c in ans.citations:
         date = f", {c.published}" if c.published else ""
         also = f" (also published as {', '.join(c.also_in)})" if c.also_in else ""
-        print(f"  [{c.n}] {c.title}{date} - {c.doc_id}{also}")
-        print(f"      \u201c{c.quote}\u201d")
+        source = f", {c.source}" if c.source else ""
+        print(f"  [{c.n}] {c.title}{source}{date} - {c.doc_id}{also}")
+        print(f"      \u201c{c.quote}\u201d" + (f"  ({c.note})" if c.note else ""))
     if not ans.refused:
         print(f"  confidence {ans.confidence:.2f}")
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import date, timedelta
 
 from rag.embeddings import get_embedder
 from rag.evidence import (
     NUMBER_RX,
+    WEEKDAY_RX,
     Evidence,
     Query,
     SentenceCache,
@@ -173,6 +175,32 @@ def lead(query: Query, best: Evidence) -> str:
     return ""
 
 
+_WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+def resolve_weekdays(text: str, published: str | None) -> str | None:
+    """"on Tuesday" in a piece published Monday 25 March 2024 -> "Tuesday = 2024-03-19".
+
+    News writes weekdays for the days just before publication; a weekday equal to the
+    publication's own is ambiguous (that day, or a week before) and left alone."""
+    if not published:
+        return None
+    try:
+        pub = date.fromisoformat(published[:10])
+    except ValueError:
+        return None
+    notes = []
+    for m in WEEKDAY_RX.finditer(text):
+        day = _WEEKDAYS.index(m.group().lower())
+        back = (pub.weekday() - day) % 7
+        if back:
+            when = pub - timedelta(days=back)
+            note = f"{m.group().capitalize()} = {when.isoformat()}"
+            if note not in notes:
+                notes.append(note)
+    return "; ".join(notes) or None
+
+
 def render(query: Query, chosen: Sequence[Evidence]) -> tuple[str, list[Citation]]:
     """Answer text with ``[n]`` markers and the citations they point at."""
     citations: list[Citation] = []
@@ -181,6 +209,7 @@ def render(query: Query, chosen: Sequence[Evidence]) -> tuple[str, list[Citation
         p = ev.passage
         citations.append(Citation(n=n, doc_id=p.doc_id, title=p.title, published=p.published,
                                   quote=ev.text, start=ev.start, end=ev.end,
+                                  note=resolve_weekdays(ev.text, p.published),
                                   score=round(ev.score, 4), also_in=p.chunk.also_in,
                                   source=p.source))
         parts.append(f"{ev.text} [{n}]")

@@ -86,3 +86,14 @@ def test_duplicate_sources_are_listed_on_citations(engine: Engine) -> None:
 def test_bad_questions_are_clear_errors(engine: Engine, bad: object) -> None:
     with pytest.raises(InvalidQuestion):
         engine.answer(bad)  # type: ignore[arg-type]
+
+
+def test_relative_weekdays_are_resolved_against_the_publish_date(engine: Engine) -> None:
+    from rag.extractive import resolve_weekdays
+
+    assert resolve_weekdays("killed in Moscow on Friday", "2024-03-26") == "Friday = 2024-03-22"
+    assert resolve_weekdays("on Monday", "2024-03-25") is None  # same weekday: ambiguous
+    assert resolve_weekdays("on Friday", None) is None
+    ans = engine.answer("Who condemned the attack and offered condolences on Saturday?")
+    c = next(c for c in ans.citations if "Saturday" in c.quote)
+    assert c.note == "Saturday = 2024-03-23" and c.published == "2024-03-25"
