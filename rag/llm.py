@@ -43,8 +43,8 @@ CONDENSE_PROMPT = (
 )
 
 _INSTALL = {
-    "openai": "pip install 'llama-index-llms-openai-like'",
-    "local": "pip install 'llama-cpp-python'",
+    "openai": "pip install -e '.[openai]'  (or: pip install llama-index-llms-openai-like)",
+    "local": "pip install -e '.[local]'  (or: pip install llama-cpp-python)",
 }
 
 

@@ -83,7 +83,7 @@ def llama_server(
     port = free_port()
     log = tmp_path_factory.mktemp("llama") / "server.log"
     cmd = [
-        sys.executable, "-m", "tests.llm.llama_server",  # llama_cpp.server, see that module
+        sys.executable, "-m", "rag.llama_server",  # llama_cpp.server, see that module
         "--model", str(smollm2_path),
         "--host", "127.0.0.1", "--port", str(port),
         "--n_ctx", "4096", "--n_threads", "2",

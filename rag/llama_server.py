@@ -3,7 +3,7 @@
 Why: on CPUs with AMX (this machine's VM among them) llama.cpp's extra buffer types (AMX and
 repacked weights) segfault on the first batched prompt; plain CPU buffers work. llama-cpp-python
 exposes no server flag for ``use_extra_bufts``, so the default model params are wrapped here.
-Usage is the server's own: ``python -m tests.llm.llama_server --model M.gguf --port P``.
+Usage is the server's own: ``python -m rag.llama_server --model M.gguf --port P``.
 """
 
 from __future__ import annotations
