@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,13 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from rag import Engine, Settings  # noqa: E402
 
 ARTICLES = Path(__file__).resolve().parent.parent / "data" / "articles"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def settings_for(home: Path) -> Settings:

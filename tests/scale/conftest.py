@@ -7,7 +7,9 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from scaleutil import VENV_BIN, free_port, wait_for_port
+from scaleutil import VENV_BIN, wait_for_port
+
+from tests.conftest import free_port
 
 
 @pytest.fixture(scope="session")

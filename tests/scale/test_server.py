@@ -11,7 +11,6 @@ from scaleutil import (
     ARTICLES,
     auth_proxy,
     env_for,
-    free_port,
     rag_cmd,
     server_settings,
 )
@@ -19,6 +18,7 @@ from scaleutil import (
 from index import index_paths
 from rag import EmbeddingMismatch, Engine, StoreError
 from rag.store import Store
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.server
 
