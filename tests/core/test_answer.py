@@ -48,6 +48,13 @@ def test_conflicting_death_tolls_are_all_shown(engine: Engine) -> None:
     assert_verbatim(engine, ans)
 
 
+def test_died_finds_killed(engine: Engine) -> None:
+    ans = engine.answer("How many people died?")
+    assert not ans.refused
+    assert any(fig in ans.text for fig in ("130", "137", "144"))
+    assert_verbatim(engine, ans)
+
+
 def test_quotes_are_verbatim_for_many_questions(engine: Engine) -> None:
     for q in ["What did Putin call the US warnings?", "Who is Adrienne Watson?",
               "Which group claimed responsibility?", "what did peskov say about the warning",
