@@ -21,7 +21,7 @@ import pytest
 
 from rag.grounding import required_terms
 from rag.types import Answer, Article, Chunk, Passage
-from tests.conftest import free_port
+from tests.conftest import free_port, stop
 
 SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context")
 STARTUP_SECONDS = 180
@@ -108,12 +108,7 @@ def llama_server(
             time.sleep(0.5)
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=20)
 
 
 # --- a hand-written corpus: two articles, three passages ------------------------------------

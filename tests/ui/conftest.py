@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "ui"
@@ -118,11 +118,7 @@ def ui_server(ui_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     try:
         yield UIServer(url=url, home=ui_home, port=port, log=log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 @pytest.fixture(scope="session")

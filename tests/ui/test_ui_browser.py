@@ -37,6 +37,13 @@ def last_answer(tab: Any) -> Any:
     return tab.locator("#chat [data-testid='bot']").last
 
 
+def upload(page: Any, name: str, data: bytes) -> None:
+    """Choose one file in the Documents tab and press Add."""
+    page.set_input_files("#upload input[type=file]",
+                         files=[{"name": name, "mimeType": "text/plain", "buffer": data}])
+    page.click("#add")
+
+
 def test_ask_see_answer_open_citation_and_highlight(page: Any, shot: Any) -> None:
     shot("01-start")
     ask(page, QUESTION)
@@ -102,22 +109,14 @@ def test_upload_an_article_and_ask_about_it(page: Any, shot: Any) -> None:
     before = page.locator("#documents tbody tr").count()
 
     # a bad file first: a clear message, and nothing changes
-    page.set_input_files(
-        "#upload input[type=file]",
-        files=[{"name": "Q&amp;A.txt", "mimeType": "text/plain", "buffer": b"%PDF-1.4 \x00"}],
-    )
-    page.click("#add")
+    upload(page, "Q&amp;A.txt", b"%PDF-1.4 \x00")
     page.wait_for_selector("#upload-status .status-err")
     status = page.locator("#upload-status").inner_text()
     # the name is shown as typed, never interpreted as HTML (that would show "Q&A.txt")
     assert "Q&amp;A.txt" in status and "PDF" in status and "Nothing was changed" in status
     shot("06-bad-upload")
 
-    page.set_input_files(
-        "#upload input[type=file]",
-        files=[{"name": "velmora-bridge.txt", "mimeType": "text/plain", "buffer": NEW_ARTICLE}],
-    )
-    page.click("#add")
+    upload(page, "velmora-bridge.txt", NEW_ARTICLE)
     page.wait_for_selector("#upload-status .status-ok", timeout=180_000)
     assert "velmora-bridge.txt" in page.locator("#upload-status").inner_text()
     page.wait_for_function(
@@ -141,11 +140,7 @@ def test_uploading_a_known_story_is_folded_not_doubled(page: Any, shot: Any) -> 
     page.wait_for_selector("#documents table.docs")
     before = page.locator("#documents tbody tr").count()
     copy = next(DEFAULT_ARTICLES.glob("000_*.txt")).read_bytes()
-    page.set_input_files(
-        "#upload input[type=file]",
-        files=[{"name": "copy of putin.txt", "mimeType": "text/plain", "buffer": copy}],
-    )
-    page.click("#add")
+    upload(page, "copy of putin.txt", copy)
     page.wait_for_selector("#upload-status .status-ok", timeout=180_000)
     assert "same story as" in page.locator("#upload-status").inner_text()
     # the list refreshes with the copy recorded on the original, not as a new row
