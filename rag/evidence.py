@@ -9,7 +9,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,7 +17,7 @@ import numpy as np
 
 from rag.embeddings import Embedder
 from rag.text import fold, question_parts, split_sentences, stem, terms
-from rag.types import Passage
+from rag.types import Article, Passage
 
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
           r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
@@ -102,6 +102,9 @@ class Query:
     entities: tuple[str, ...]  # folded, stemmed names and numbers the answer must be about
     weekday: bool = False  # "what day of the week": only a weekday answers
     corrections: tuple[tuple[str, str], ...] = ()
+    pairs: frozenset[tuple[str, str]] = frozenset()  # adjacent terms, in the question's order
+    verb: str = ""  # what the asked-for thing did: "which countries warned" -> "warn"
+    sources: frozenset[str] = frozenset()  # doc_ids of the articles the question names
 
 
 def analyze(question: str, df: Mapping[str, int] | None = None,
@@ -113,7 +116,7 @@ def analyze(question: str, df: Mapping[str, int] | None = None,
     if weekday or re.search(r"\bwhen\b|\bwhat (?:date|time|month|year)\b|\bwhich date\b|"
                             r"\bon what date\b", low):
         kind = "when"
-    elif re.search(r"\bhow many\b|\bhow much\b|\bdeath toll\b|\bnumber of\b"
+    elif re.search(r"\bhow many\b|\bhow much\b|\bdeath tolls?\b|\bnumber of\b"
                    r"|\bwhat (?:was|is) the toll\b", low):
         kind = "number"
     elif re.search(r"\bwho\b|\bwhom\b|\bwhose\b", low):
@@ -146,9 +149,12 @@ def analyze(question: str, df: Mapping[str, int] | None = None,
             fixed = speller.correct(t, df)
             if fixed:
                 fixes[t] = fixed
+    seq = [fixes.get(t, t) for t in terms(q)]
+    did = _VERB_RX.match(q)
     return Query(text=q, terms=tuple(fixes.get(t, t) for t in qterms), kind=kind,
                  entities=tuple(dict.fromkeys(fixes.get(e, e) for e in ents)), weekday=weekday,
-                 corrections=tuple(fixes.items()))
+                 corrections=tuple(fixes.items()), pairs=frozenset(zip(seq, seq[1:])),
+                 verb=stem(fold(did.group(1))) if did else "")
 
 
 @dataclass(frozen=True)
@@ -174,17 +180,21 @@ class Decision:
 
 
 class SentenceCache:
-    """Sentence spans and embeddings per chunk, computed on first need (bounded LRU)."""
+    """Sentence spans and embeddings per passage, computed on first need (bounded LRU).
+
+    Keyed by chunk and span: the same chunk is widened to different windows for different
+    questions, and spans of one window must never be read against another."""
 
     def __init__(self, embedder: Embedder, size: int = 20000) -> None:
         self.embedder = embedder
         self.size = size
-        self._data: OrderedDict[str, tuple[list[tuple[int, int]], np.ndarray]] = OrderedDict()
+        self._data: OrderedDict[tuple[str, int, int], tuple[list[tuple[int, int]], np.ndarray]] = (
+            OrderedDict())
         self._lock = threading.Lock()
 
     def get(self, passages: Sequence[Passage]) -> list[tuple[list[tuple[int, int]], np.ndarray]]:
         with self._lock:
-            missing = [p for p in passages if p.chunk_id not in self._data]
+            missing = [p for p in passages if _key(p) not in self._data]
         if missing:
             spans = [split_sentences(p.text, base=p.start) for p in missing]
             flat = [p.text[s - p.start : e - p.start] for p, sp in zip(missing, spans)
@@ -193,16 +203,20 @@ class SentenceCache:
             i = 0
             with self._lock:
                 for p, sp in zip(missing, spans):
-                    self._data[p.chunk_id] = (sp, vecs[i : i + len(sp)])
+                    self._data[_key(p)] = (sp, vecs[i : i + len(sp)])
                     i += len(sp)
                 while len(self._data) > self.size:
                     self._data.popitem(last=False)
         with self._lock:
             out = []
             for p in passages:
-                self._data.move_to_end(p.chunk_id)
-                out.append(self._data[p.chunk_id])
+                self._data.move_to_end(_key(p))
+                out.append(self._data[_key(p)])
             return out
+
+
+def _key(p: Passage) -> tuple[str, int, int]:
+    return (p.chunk_id, p.start, p.end)
 
 
 def score_sentences(query: Query, qvec: np.ndarray, passages: Sequence[Passage],
@@ -225,7 +239,7 @@ def score_sentences(query: Query, qvec: np.ndarray, passages: Sequence[Passage],
                 continue
             seen.add((p.doc_id, s))
             lex = sum(idf(t) for t in qterms & st) / total
-            bonus = _kind_bonus(query, text)
+            bonus = _kind_bonus(query, text) + _order_bonus(query, text)
             score = 0.5 * float(sim) + 0.5 * lex + bonus + 0.03 * p.score
             if len(text) < 25:  # headlines and fragments answer little on their own
                 score -= 0.1
@@ -238,10 +252,28 @@ _REFERS_BACK = re.compile(r"\b(?:he|she|they|his|her|their)\b|^[\"“]", re.IGNO
 _NAME_RX = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+")
 _WHICH_RX = re.compile(r"^\s*(?:which|what)\s+(?!is\b|was\b|are\b|were\b|did\b|does\b|do\b)\w+",
                        re.IGNORECASE)
+# "Which (two) countries warned ...", "Who confirmed ...": the deed that picks the answer out.
+_VERB_RX = re.compile(r"^\s*(?:(?:which|what)\s+(?:two\s+|three\s+|news\s+)?\w+|who)\s+"
+                      r"(\w+ed)\b", re.IGNORECASE)
 _DEFINE_RX = re.compile(r"^\s*(?:what|who)\s+(?:is|are|was|were)\s+(?:the\s+)?([^?]+?)\s*\??$",
                         re.IGNORECASE)
 _PLACE_RX = re.compile(r"\b(?:in|at|near|outside|on the outskirts of|based in)\s+(?:the\s+)?"
                        r"[A-Z][\w-]+|\b[A-Z][a-z]+-based\b|\bbranch in [A-Z]")
+
+
+def _order_bonus(query: Query, text: str) -> float:
+    """Words in the question's order: "Russia's ambassador to the US" is not "the US
+    ambassador to Russia", though both hold the same words."""
+    if not query.pairs:
+        return 0.0
+    seq = terms(text)
+    got = query.pairs & set(zip(seq, seq[1:]))
+    return 0.1 * len(got) / len(query.pairs)
+
+
+_TERM_RX = re.compile(r"\bwhat\s+(?:term|terms|word|words|phrase|label|name)\b|\bcall(?:ed)?\b",
+                      re.IGNORECASE)
+_QUOTED_RX = re.compile(r"[\"“‘'][^\"”’']{2,40}[\"”’']")
 
 
 def _kind_bonus(query: Query, text: str) -> float:
@@ -251,10 +283,14 @@ def _kind_bonus(query: Query, text: str) -> float:
         return 0.16 * _near(query, text, date_rx(query))
     if kind == "number":
         return 0.16 * _near(query, text, NUMBER_RX)
+    if kind == "what" and _TERM_RX.search(query.text):
+        return 0.3 if _QUOTED_RX.search(text) else 0.0  # the words used, in quotes
     if kind == "who" or (kind == "what" and _WHICH_RX.match(query.text)):
         # The answer is a name the question does not already hold.
         names = {n for n in _NAME_RX.findall(text) if not set(terms(n)) <= set(query.terms)}
         bonus = 0.08 if names else 0.0
+        if query.verb and query.verb in terms(text):
+            bonus += 0.1  # "which newspaper confirmed": the sentence that says "confirmed"
         subject = _DEFINE_RX.match(query.text)
         if subject and re.search(rf"{re.escape(subject.group(1))}\s*(?:,|–|—|-|\()", text):
             bonus += 0.1  # "ISIS-K, the Afghanistan-based affiliate": a definition
@@ -319,7 +355,7 @@ GENERIC = frozenset(terms("happen happened occur occurred take place long descri
 # Words that only restate the kind of answer wanted ("on which day of the week").
 _KIND_GENERIC = {
     "when": frozenset(terms("date day week month year time")),
-    "number": frozenset(terms("number many much total figure")),
+    "number": frozenset(terms("number many much total figure toll")),
     "where": frozenset(terms("where location place located")),
 }
 FEATURES = ("dense", "lexical", "entities", "focus", "unknown", "kind", "top")
@@ -425,3 +461,59 @@ def decide(query: Query, evidence: Sequence[Evidence], df: Mapping[str, int],
     conf = 1.0 / (1.0 + math.exp(-z))
     refuse = f[2] < 1.0 or (f[3] < cal.focus_min and f[0] < cal.dense_min)
     return Decision(refuse, min(conf, 0.49) if refuse else max(conf, 0.5), f)
+
+
+_RUN = r"[A-Z][\w.'’\-]*(?:\s+[A-Z][\w.'’\-]*)*"
+_CAPS_RX = re.compile(_RUN)
+# "according to RIA Novosti", "the TURAN report", "the Verge article": a source by name.
+_CITED_RX = re.compile(rf"\baccording to (?:the\s+)?({_RUN})|\b(?:the|a|an)\s+({_RUN})(?:'s)?\s+"
+                       r"(?:report|reports|article|articles|story|piece|account|coverage)\b")
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The articles a question names as its sources, and the words that named them."""
+
+    docs: frozenset[str]
+    words: frozenset[str]
+
+
+def named_sources(question: str, articles: Mapping[str, Article]) -> Sources:
+    """Articles the question attributes the fact to: by publisher ("according to the Daily
+    Express"), or by a name the article carries ("the TURAN report" -> the article that
+    mentions TURAN). Empty when the question names none, or a name no article carries."""
+    docs: set[str] = set()
+    words: set[str] = set()
+    runs = [set(terms(r)) for r in _CAPS_RX.findall(question)]
+    for a in articles.values():
+        pub = set(terms(a.source))
+        for run in runs:
+            if run and pub and run <= pub and 2 * len(run) >= len(pub):
+                docs.add(a.doc_id)
+                words |= run
+    for m in _CITED_RX.finditer(question):
+        run = set(terms(m.group(1) or m.group(2))) - words
+        if not run:
+            continue
+        hits = {a.doc_id for a in articles.values()
+                if run <= set(terms(f"{a.title} {a.source} {a.text}"))}
+        if hits and len(hits) < len(articles):  # a name every article carries picks none
+            docs |= hits
+            words |= run
+    return Sources(frozenset(docs), frozenset(words))
+
+
+def without(query: Query, sources: Sources) -> Query:
+    """``query`` limited to ``sources``, their names no longer asked about."""
+    drop = set(sources.words)
+    return replace(query, sources=sources.docs,
+                   terms=tuple(t for t in query.terms if t not in drop),
+                   entities=tuple(e for e in query.entities if e not in drop),
+                   pairs=frozenset(p for p in query.pairs if not drop & set(p)))
+
+
+def from_sources(evidence: Sequence[Evidence], sources: Sources) -> list[Evidence]:
+    """The evidence from the named articles (or their folded-in copies), when there is any."""
+    kept = [ev for ev in evidence
+            if {ev.passage.doc_id, *ev.passage.chunk.also_in} & sources.docs]
+    return kept or list(evidence)

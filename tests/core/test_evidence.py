@@ -1,0 +1,79 @@
+"""Question analysis and source naming, as pure functions."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from rag.evidence import SentenceCache, Sources, analyze, named_sources, without
+from rag.types import Article, Chunk, Passage
+
+
+def _article(doc_id: str, text: str, source: str = "") -> Article:
+    return Article(doc_id=doc_id, title="", text=text, source_path=doc_id, source=source)
+
+
+ARTICLES = {
+    "a": _article("a", "Miller answered TURAN's questions.", source=""),
+    "b": _article("b", "The toll rose.", source="Daily Express US"),
+    "c": _article("c", "Officials met in Moscow.", source="TechCrunch"),
+}
+
+
+def test_a_publisher_is_named_by_most_of_its_words() -> None:
+    assert named_sources("According to the Daily Express, who?", ARTICLES).docs == {"b"}
+    # "US" alone is one word of three: not a name for "Daily Express US".
+    assert named_sources("What did the US say?", ARTICLES).docs == frozenset()
+
+
+def test_the_x_report_finds_the_article_that_carries_x() -> None:
+    s = named_sources("What toll does the TURAN report give?", ARTICLES)
+    assert s.docs == {"a"}
+    assert s.words == {"turan"}
+
+
+def test_a_name_in_every_article_names_none() -> None:
+    arts = {k: _article(k, "Reuters said so.") for k in "xy"}
+    assert named_sources("What does the Reuters report say?", arts).docs == frozenset()
+
+
+def test_without_drops_the_source_words_from_what_is_asked() -> None:
+    q = analyze("According to the Daily Express, how many people died?")
+    stripped = without(q, Sources(frozenset({"b"}), frozenset({"daili", "express"})))
+    assert stripped.sources == {"b"}
+    assert "express" not in stripped.terms and "express" not in stripped.entities
+    assert all("express" not in p for p in stripped.pairs)
+    assert "kill" in stripped.terms
+
+
+def test_the_verb_of_a_which_question() -> None:
+    assert analyze("Which countries warned Russia?").verb == "warn"
+    assert analyze("Which newspaper confirmed the report?").verb == "confirm"
+    assert analyze("When did the US warn Russia?").verb == ""
+
+
+def test_pairs_keep_the_question_order() -> None:
+    q = analyze("Who is Russia's ambassador to the United States?")
+    assert ("russia", "ambassador") in q.pairs
+    assert ("ambassador", "russia") not in q.pairs
+
+
+class _CountingEmbedder:
+    """Embeds each sentence as a vector of its length (enough to tell sentences apart)."""
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return np.array([[float(len(t))] for t in texts])
+
+
+def test_one_chunk_widened_two_ways_keeps_both_windows_apart() -> None:
+    text = "First one here. Second one here. Third one here."
+    chunk = Chunk(chunk_id="c1", doc_id="d", text=text[16:32], start=16, end=32)
+    narrow = Passage(chunk=chunk, score=1.0, rank=1)
+    wide = Passage(chunk=replace(chunk, text=text, start=0, end=len(text)), score=1.0, rank=1)
+    cache = SentenceCache(_CountingEmbedder())  # type: ignore[arg-type]
+    (spans_n, _), = cache.get([narrow])
+    (spans_w, _), = cache.get([wide])
+    assert spans_n == [(16, 32)]
+    assert [text[s:e] for s, e in spans_w] == ["First one here.", "Second one here.",
+                                              "Third one here."]
