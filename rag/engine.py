@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from rag.backends import get_synthesizer
@@ -18,7 +19,10 @@ from rag.evidence import (
     Speller,
     analyze,
     decide,
+    from_sources,
+    named_sources,
     score_sentences,
+    without,
 )
 from rag.lexical import LexicalIndex
 from rag.retrieval import Retriever
@@ -141,7 +145,12 @@ class Engine:
         vec = self.embedder.embed([q])[0]
         passages = retriever.retrieve(q, k=k, vector=vec, lexical_terms=list(query.terms))
         t1 = time.perf_counter()
+        sources = named_sources(q, self.articles())
+        if sources.docs:  # "the Daily Express says": the name finds the article, not the fact
+            query = without(query, sources)
         evidence = score_sentences(query, vec, passages, self._sentences, lexical.idf)
+        if sources.docs:
+            evidence = from_sources(evidence, sources)
         decision = decide(query, evidence, lexical.df)
         t2 = time.perf_counter()
         return query, passages, evidence, decision, {
@@ -196,8 +205,6 @@ def refusal_text(query: Query, passages: list[Passage]) -> str:
 
 
 def _with(ans: Answer, **changes: Any) -> Answer:
-    from dataclasses import replace
-
     return replace(ans, **changes)
 
 

@@ -21,7 +21,9 @@ from rag.evidence import (
     analyze,
     date_rx,
     mentions,
+    named_sources,
     score_sentences,
+    without,
 )
 from rag.settings import Settings
 from rag.text import terms
@@ -42,6 +44,9 @@ class ExtractiveSynthesizer:
     def answer(self, question: str, passages: list[Passage], articles: Mapping[str, Article],
                evidence: Sequence[Evidence] | None = None) -> Answer:
         query = analyze(question)
+        sources = named_sources(question, articles)
+        if sources.docs:  # as the engine does: the named articles speak
+            query = without(query, sources)
         if evidence is None:
             evidence = self._score(query, passages)
         chosen = select(query, evidence)
@@ -84,20 +89,35 @@ def select(query: Query, evidence: Sequence[Evidence]) -> list[Evidence]:
     best = evidence[0]
     if query.kind == "when":
         best = _consensus(query, evidence) or best
+    if query.kind == "where":
+        best = _place_consensus(evidence) or best
     chosen = [best]
     if query.kind == "number":
+        if not _figure(best.text):  # a sentence with the figure asked for, if one is close
+            best = next((ev for ev in evidence[1:8] if _figure(ev.text)
+                         and ev.score >= 0.75 * best.score), best)
+            chosen = [best]
         figures = {_figure(best.text)}
-        for ev in evidence[1:12]:
+        for ev in evidence[:12]:
             fig = _figure(ev.text)
             if (fig and fig not in figures and ev.score >= 0.6 * best.score
                     and ev.dense >= 0.8 * best.dense and len(chosen) < MAX_SENTENCES):
                 chosen.append(ev)
                 figures.add(fig)
+        for doc in sorted(query.sources - {c.passage.doc_id for c in chosen}):
+            # "the TURAN report and the Daily Express": each named source gives its figure
+            ev = next((e for e in evidence if e.passage.doc_id == doc and _figure(e.text)), None)
+            if ev is not None and len(chosen) < MAX_SENTENCES:
+                chosen.append(ev)
         return chosen
     if _LIST_RX.search(query.text):
+        verb = query.verb if query.verb in terms(best.text) else ""
+        count = re.search(r"\b(?:which|what)\s+(two|three)\b", query.text, re.IGNORECASE)
+        most = {"two": 2, "three": 3}[count.group(1).lower()] if count else MAX_SENTENCES
         for ev in evidence[:8]:
-            if (ev is not best and ev.score >= 0.7 * best.score and len(chosen) < MAX_SENTENCES
-                    and all(_distinct(ev, c) for c in chosen)):
+            if (ev is not best and ev.score >= 0.7 * best.score and len(chosen) < most
+                    and all(_distinct(ev, c) for c in chosen)
+                    and (not verb or verb in terms(ev.text)) and _new_name(query, ev, chosen)):
                 chosen.append(ev)
         return chosen
     if query.kind == "when":
@@ -133,12 +153,34 @@ def _consensus(query: Query, evidence: Sequence[Evidence]) -> Evidence | None:
     votes: dict[str, float] = {}
     holder: dict[str, Evidence] = {}
     for ev in evidence[:12]:
-        if ev.score < 0.6 * top:
+        if ev.score < CONSENSUS * top:
             break
         for phrase, weight in mentions(query, ev.text, date_rx(query)):
             key = date_key(phrase)
             votes[key] = votes.get(key, 0.0) + ev.score * weight
             holder.setdefault(key, ev)
+    if not votes:
+        return None
+    return holder[max(votes, key=lambda k: votes[k])]
+
+
+# Sentences this close to the best one vote on the answer; weaker ones are about other things.
+CONSENSUS = 0.75
+_PLACE_NAME_RX = re.compile(r"\b(?:in|at|near|outside|on the outskirts of)\s+(?:the\s+)?"
+                            r"([A-Z][\w-]+(?:\s+[A-Z][\w-]+)*)")
+
+
+def _place_consensus(evidence: Sequence[Evidence]) -> Evidence | None:
+    """For "where": the place most of the strong sentences name, and the best naming it."""
+    top = evidence[0].score
+    votes: dict[str, float] = {}
+    holder: dict[str, Evidence] = {}
+    for ev in evidence[:12]:
+        if ev.score < CONSENSUS * top:
+            break
+        for name in {m.group(1) for m in _PLACE_NAME_RX.finditer(ev.text)}:
+            votes[name] = votes.get(name, 0.0) + ev.score
+            holder.setdefault(name, ev)
     if not votes:
         return None
     return holder[max(votes, key=lambda k: votes[k])]
@@ -151,6 +193,23 @@ def _figure(text: str) -> str | None:
                   r"|\b(?:claiming|killing|killed)\s+(?:over|more than|at least|about)?\s*"
                   r"(\d{2,}[\d,]*)", text)
     return (m.group(1) or m.group(2)) if m else None
+
+
+def _names(text: str) -> set[str]:
+    """Capitalised words not opening the sentence: the names a sentence holds."""
+    words = re.findall(r"(?<=[\w,;:’”\"] )[A-Z][\w’'.\-]*", text)
+    return {t for w in words for t in terms(w)}
+
+
+def _new_name(query: Query, ev: Evidence, chosen: Sequence[Evidence]) -> bool:
+    """A further item of a list names something the question and the items so far do not,
+    and covers a name of the question they leave out, if any."""
+    said = set().union(*(terms(c.text) for c in chosen))
+    missing = set(query.entities) - said
+    if missing and not missing & set(terms(ev.text)):
+        return False  # "who for the State Department and who for the NSC": the other part
+    known = set(query.terms).union(*(_names(c.text) for c in chosen))
+    return bool(_names(ev.text) - known)
 
 
 def _distinct(a: Evidence, b: Evidence) -> bool:

@@ -104,3 +104,45 @@ def test_relative_weekdays_are_resolved_against_the_publish_date(engine: Engine)
     ans = engine.answer("Who condemned the attack and offered condolences on Saturday?")
     c = next(c for c in ans.citations if "Saturday" in c.quote)
     assert c.note == "Saturday = 2024-03-23" and c.published == "2024-03-25"
+
+
+def test_a_named_source_answers_alone(engine: Engine) -> None:
+    # The Daily Express says "over 130"; other articles say 137 and 144.
+    ans = engine.answer("According to the Daily Express, how many lives did the attack claim?")
+    assert not ans.refused
+    assert "over 130" in ans.text
+    assert "144" not in ans.text and "137" not in ans.text
+    assert {c.doc_id for c in ans.citations} == {"000_c2c3de656e4087f2"}
+
+
+def test_two_named_sources_each_give_their_figure(engine: Engine) -> None:
+    ans = engine.answer("What death tolls do the TURAN report and the Daily Express give?")
+    assert not ans.refused
+    assert "137" in ans.text and "130" in ans.text
+
+
+def test_word_order_tells_whose_ambassador(engine: Engine) -> None:
+    # "U.S. Ambassador to Russia Lynne Tracy" holds the same words in the other order.
+    ans = engine.answer("Who is Russia's ambassador to the United States?")
+    assert "Antonov" in ans.text
+    assert "Tracy" not in ans.text
+
+
+def test_which_two_gives_two_items(engine: Engine) -> None:
+    ans = engine.answer("Which two officials said the US had warned Russia under the duty to "
+                        "warn policy?")
+    assert len(ans.citations) == 2
+    assert "Watson" in ans.text and "Miller" in ans.text
+
+
+def test_a_list_item_must_add_a_name(engine: Engine) -> None:
+    ans = engine.answer("Who spoke for the State Department and who for the National Security "
+                        "Council about the warning?")
+    assert "Watson" in ans.text and "Miller" in ans.text
+    assert all("Putin" not in c.quote for c in ans.citations)
+
+
+def test_where_is_the_place_most_sources_name(engine: Engine) -> None:
+    ans = engine.answer("Where did the attack take place?")
+    assert "Abbey Gate" not in ans.text
+    assert "Moscow" in ans.citations[0].quote
