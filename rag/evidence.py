@@ -503,6 +503,13 @@ def named_sources(question: str, articles: Mapping[str, Article]) -> Sources:
     return Sources(frozenset(docs), frozenset(words))
 
 
+def retrieved(passages: Sequence[Passage], articles: Mapping[str, Article]
+              ) -> dict[str, Article]:
+    """The articles the passages come from: where a named source is looked for, so the cost
+    does not grow with the collection."""
+    return {p.doc_id: articles[p.doc_id] for p in passages if p.doc_id in articles}
+
+
 def without(query: Query, sources: Sources) -> Query:
     """``query`` limited to ``sources``, their names no longer asked about."""
     drop = set(sources.words)

@@ -8,7 +8,7 @@ copied from the quote it stands before.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, timedelta
 
 from rag.embeddings import get_embedder
@@ -22,6 +22,7 @@ from rag.evidence import (
     date_rx,
     mentions,
     named_sources,
+    retrieved,
     score_sentences,
     without,
 )
@@ -44,7 +45,7 @@ class ExtractiveSynthesizer:
     def answer(self, question: str, passages: list[Passage], articles: Mapping[str, Article],
                evidence: Sequence[Evidence] | None = None) -> Answer:
         query = analyze(question)
-        sources = named_sources(question, articles)
+        sources = named_sources(question, retrieved(passages, articles))
         if sources.docs:  # as the engine does: the named articles speak
             query = without(query, sources)
         if evidence is None:
@@ -146,17 +147,23 @@ def date_key(phrase: str) -> str:
     return f"{m.group(2)} {m.group(1)}{m.group(3)}" if m else p
 
 
-def _consensus(query: Query, evidence: Sequence[Evidence]) -> Evidence | None:
-    """For "when": the date most of the strong sentences give, next to the asked-about words,
-    and the best sentence giving it."""
+# Sentences this close to the best one vote on the answer; weaker ones are about other things.
+CONSENSUS = 0.75
+_PLACE_NAME_RX = re.compile(r"\b(?:in|at|near|outside|on the outskirts of)\s+(?:the\s+)?"
+                            r"([A-Z][\w-]+(?:\s+[A-Z][\w-]+)*)")
+
+
+def _vote(evidence: Sequence[Evidence],
+          answers: Callable[[Evidence], Iterable[tuple[str, float]]]) -> Evidence | None:
+    """The answer the strong sentences give most (each vote weighted by the sentence's score
+    and the answer's weight in it), and the best sentence giving it."""
     top = evidence[0].score
     votes: dict[str, float] = {}
     holder: dict[str, Evidence] = {}
     for ev in evidence[:12]:
         if ev.score < CONSENSUS * top:
             break
-        for phrase, weight in mentions(query, ev.text, date_rx(query)):
-            key = date_key(phrase)
+        for key, weight in answers(ev):
             votes[key] = votes.get(key, 0.0) + ev.score * weight
             holder.setdefault(key, ev)
     if not votes:
@@ -164,26 +171,16 @@ def _consensus(query: Query, evidence: Sequence[Evidence]) -> Evidence | None:
     return holder[max(votes, key=lambda k: votes[k])]
 
 
-# Sentences this close to the best one vote on the answer; weaker ones are about other things.
-CONSENSUS = 0.75
-_PLACE_NAME_RX = re.compile(r"\b(?:in|at|near|outside|on the outskirts of)\s+(?:the\s+)?"
-                            r"([A-Z][\w-]+(?:\s+[A-Z][\w-]+)*)")
+def _consensus(query: Query, evidence: Sequence[Evidence]) -> Evidence | None:
+    """For "when": the date most strong sentences give next to the asked-about words."""
+    return _vote(evidence, lambda ev: [(date_key(p), w) for p, w in
+                                       mentions(query, ev.text, date_rx(query))])
 
 
 def _place_consensus(evidence: Sequence[Evidence]) -> Evidence | None:
-    """For "where": the place most of the strong sentences name, and the best naming it."""
-    top = evidence[0].score
-    votes: dict[str, float] = {}
-    holder: dict[str, Evidence] = {}
-    for ev in evidence[:12]:
-        if ev.score < CONSENSUS * top:
-            break
-        for name in {m.group(1) for m in _PLACE_NAME_RX.finditer(ev.text)}:
-            votes[name] = votes.get(name, 0.0) + ev.score
-            holder.setdefault(name, ev)
-    if not votes:
-        return None
-    return holder[max(votes, key=lambda k: votes[k])]
+    """For "where": the place most of the strong sentences name."""
+    return _vote(evidence, lambda ev: [(name, 1.0) for name in
+                                       {m.group(1) for m in _PLACE_NAME_RX.finditer(ev.text)}])
 
 
 def _figure(text: str) -> str | None:
