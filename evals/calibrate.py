@@ -4,7 +4,7 @@
 
 Data: the seed cases (answerable vs. not, and whether the extractive answer is right) and the
 MultiHop-RAG questions (null questions must be refused; the others hold an answer in the
-corpus). The refusal rule has two thresholds (``focus_min``, ``dense_min``, see
+corpus). The refusal rule has three thresholds (``focus_min``, ``dense_min``, ``unknown_max``, see
 ``rag.evidence.Calibration``), chosen by a grid search that first keeps the false-refusal
 rate on answerable seed questions at or under 3%, then maximises refusal accuracy on the
 unanswerable ones (seed and null). Confidence is a logistic regression over the same
@@ -74,16 +74,11 @@ def multihop_rows() -> list[Row]:
     return rows
 
 
-def refuses(f: tuple[float, ...], focus_min: float, dense_min: float) -> bool:
-    return f[2] < 1.0 or (f[3] < focus_min and f[0] < dense_min)
-
-
-def rule_figures(rows: list[Row], focus_min: float, dense_min: float) -> dict[str, float]:
+def rule_figures(rows: list[Row], cal: Calibration) -> dict[str, float]:
     def rate(sel: list[Row], want_refused: bool) -> float:
         if not sel:
             return float("nan")
-        return sum(refuses(r.features, focus_min, dense_min) == want_refused
-                   for r in sel) / len(sel)
+        return sum(cal.refuses(r.features) == want_refused for r in sel) / len(sel)
 
     seeds_a = [r for r in rows if r.source == "seeds" and r.answerable]
     seeds_u = [r for r in rows if r.source == "seeds" and not r.answerable]
@@ -95,24 +90,30 @@ def rule_figures(rows: list[Row], focus_min: float, dense_min: float) -> dict[st
             "multihop_false_refusal_rate": 1 - rate(mh_a, False)}
 
 
-def fit_rule(rows: list[Row]) -> tuple[float, float]:
+def fit_rule(rows: list[Row]) -> Calibration:
     """The thresholds: FRR on answerable seeds <= FRR_CAP, then the most refusals of the
-    unanswerable questions, then the fewest false refusals on MultiHop-RAG."""
-    best: tuple[tuple[float, ...], float, float] | None = None
-    for focus_min in np.arange(0.0, 0.81, 0.02):
-        for dense_min in np.arange(0.40, 1.01, 0.02):
-            f = rule_figures(rows, float(focus_min), float(dense_min))
-            if f["seed_false_refusal_rate"] > FRR_CAP:
-                continue
-            unans = [r for r in rows if not r.answerable]
-            refused = sum(refuses(r.features, focus_min, dense_min) for r in unans) / len(unans)
-            mh_frr = f["multihop_false_refusal_rate"]
-            key = (refused, -(0.0 if np.isnan(mh_frr) else mh_frr), -focus_min)
-            if best is None or key > best[0]:
-                best = (key, float(focus_min), float(dense_min))
+    unanswerable questions, then the fewest false refusals on MultiHop-RAG, then the
+    loosest rule (lowest focus_min, highest unknown_max)."""
+    best: tuple[tuple[float, ...], Calibration] | None = None
+    unans = [r for r in rows if not r.answerable]
+    for unknown_max in np.arange(0.5, 1.01, 0.1):
+        for focus_min in np.arange(0.0, 0.81, 0.02):
+            for dense_min in np.arange(0.40, 1.01, 0.02):
+                cal = Calibration(focus_min=round(float(focus_min), 2),
+                                  dense_min=round(float(dense_min), 2),
+                                  unknown_max=round(float(unknown_max), 2))
+                f = rule_figures(rows, cal)
+                if f["seed_false_refusal_rate"] > FRR_CAP:
+                    continue
+                refused = sum(cal.refuses(r.features) for r in unans) / len(unans)
+                mh_frr = f["multihop_false_refusal_rate"]
+                key = (refused, -(0.0 if np.isnan(mh_frr) else mh_frr), -cal.focus_min,
+                       cal.unknown_max)
+                if best is None or key > best[0]:
+                    best = (key, cal)
     if best is None:
         raise SystemExit("no thresholds keep the seed false-refusal rate under the cap")
-    return round(best[1], 2), round(best[2], 2)
+    return best[1]
 
 
 def loo_rule(rows: list[Row]) -> dict[str, float]:
@@ -120,8 +121,7 @@ def loo_rule(rows: list[Row]) -> dict[str, float]:
     seeds = [i for i, r in enumerate(rows) if r.source == "seeds"]
     right_u = wrong_a = n_u = n_a = 0
     for i in seeds:
-        fm, dm = fit_rule(rows[:i] + rows[i + 1 :])
-        ref = refuses(rows[i].features, fm, dm)
+        ref = fit_rule(rows[:i] + rows[i + 1 :]).refuses(rows[i].features)
         if rows[i].answerable:
             n_a += 1
             wrong_a += ref
@@ -155,16 +155,17 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_multihop:
         rows += multihop_rows()
     before = Calibration.load()
-    focus_min, dense_min = fit_rule(rows)
+    rule = fit_rule(rows)
     weights, bias = fit_confidence(rows)
     figures = {
-        "before": rule_figures(rows, before.focus_min, before.dense_min),
-        "after": rule_figures(rows, focus_min, dense_min),
+        "before": rule_figures(rows, before),
+        "after": rule_figures(rows, rule),
     }
     if args.loo:
         figures["leave_one_out"] = loo_rule(rows)
     out = {
-        "focus_min": focus_min, "dense_min": dense_min, "weights": weights, "bias": bias,
+        "focus_min": rule.focus_min, "dense_min": rule.dense_min,
+        "unknown_max": rule.unknown_max, "weights": weights, "bias": bias,
         "features": list(FEATURES),
         "fitted_on": (f"{sum(r.source == 'seeds' for r in rows)} seed cases, "
                       f"{sum(r.source == 'multihop' for r in rows)} MultiHop-RAG questions, "

@@ -21,7 +21,6 @@ from rag.evidence import (
     decide,
     from_sources,
     named_sources,
-    retrieved,
     score_sentences,
     without,
 )
@@ -146,7 +145,7 @@ class Engine:
         vec = self.embedder.embed([q])[0]
         passages = retriever.retrieve(q, k=k, vector=vec, lexical_terms=list(query.terms))
         t1 = time.perf_counter()
-        sources = named_sources(q, retrieved(passages, self.articles()))
+        sources = named_sources(q, self.articles(), passages)
         if sources.docs:  # "the Daily Express says": the name finds the article, not the fact
             query = without(query, sources)
         evidence = score_sentences(query, vec, passages, self._sentences, lexical.idf)

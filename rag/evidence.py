@@ -113,8 +113,8 @@ def analyze(question: str, df: Mapping[str, int] | None = None,
     q = question.strip()
     low = fold(q)
     weekday = bool(re.search(r"\bday of the week\b|\b(?:which|what) day\b", low))
-    if weekday or re.search(r"\bwhen\b|\bwhat (?:date|time|month|year)\b|\bwhich date\b|"
-                            r"\bon what date\b", low):
+    if weekday or _asks_when(low) or re.search(r"\bwhat (?:date|time|month|year)\b|\bwhich date\b",
+                                               low):
         kind = "when"
     elif re.search(r"\bhow many\b|\bhow much\b|\bdeath tolls?\b|\bnumber of\b"
                    r"|\bwhat (?:was|is) the toll\b", low):
@@ -155,6 +155,14 @@ def analyze(question: str, df: Mapping[str, int] | None = None,
                  entities=tuple(dict.fromkeys(fixes.get(e, e) for e in ents)), weekday=weekday,
                  corrections=tuple(fixes.items()), pairs=frozenset(zip(seq, seq[1:])),
                  verb=stem(fold(did.group(1))) if did else "")
+
+
+def _asks_when(low: str) -> bool:
+    """"when did..." asks for a date; "which band was playing when the attack began" does not:
+    there "when" only joins a clause to a question that asks something else."""
+    m = re.search(r"\bwhen\b", low)
+    return bool(m) and not _YESNO.match(low) and not re.search(
+        r"\b(?:what|who|whom|whose|which|where|why|how)\b", low[: m.start()])
 
 
 @dataclass(frozen=True)
@@ -367,12 +375,15 @@ class Calibration:
 
     Refuse unless every name the question asks about appears near the best evidence, and the
     best sentence covers at least ``focus_min`` of the question's other content (idf-weighted)
-    or is at least ``dense_min`` similar to the question as a whole.
+    or is at least ``dense_min`` similar to the question as a whole. The similarity excuse
+    holds only while at most ``unknown_max`` of that content is known to the collection: a
+    paraphrase uses the collection's words, a question about what it never mentions does not.
     Confidence is a logistic model over FEATURES fitted to "answered correctly".
     """
 
     focus_min: float = 0.36
     dense_min: float = 0.65  # a close paraphrase may cover the question in other words
+    unknown_max: float = 1.0
     weights: tuple[float, ...] = (1.0, 2.0, 1.0, 1.0, -0.5, 0.5, 1.0)
     bias: float = -3.0
     fitted_on: str = "defaults"
@@ -383,8 +394,14 @@ class Calibration:
             return cls()
         d = json.loads(path.read_text(encoding="utf-8"))
         return cls(focus_min=float(d["focus_min"]), dense_min=float(d["dense_min"]),
-                   weights=tuple(d["weights"]),
+                   unknown_max=float(d.get("unknown_max", 1.0)), weights=tuple(d["weights"]),
                    bias=float(d["bias"]), fitted_on=str(d.get("fitted_on", "")))
+
+    def refuses(self, f: Sequence[float]) -> bool:
+        """The rule over FEATURES (dense, lexical, entities, focus, unknown, kind, top)."""
+        dense, _, entities, focus, unknown = f[:5]
+        return entities < 1.0 or (focus < self.focus_min and (
+            dense < self.dense_min or unknown > self.unknown_max))
 
 
 def features(query: Query, evidence: Sequence[Evidence], df: Mapping[str, int]
@@ -402,11 +419,17 @@ def features(query: Query, evidence: Sequence[Evidence], df: Mapping[str, int]
     weight = {t: math.log(1 + n / (df.get(t, 0) + 0.5)) for t in focus}
     best_focus = 0.0
     seen: set[str] = set()  # names may be spread over the top sentences (two-part questions)
-    for ev in evidence[:3]:
+    best_share = 0.0
+    for ev in _answering(query, evidence, df):
         p = ev.passage
         lo = max(0, ev.start - p.start - 250)
         near = set(terms(f"{p.title} {p.source} {p.text[lo : ev.end - p.start + 100]}"))
         seen |= near
+        if ents:  # for a date or a figure: the names in the sentence that gives it
+            own = set(terms(f"{p.title} {ev.text}"))
+            best_share = max(best_share, len(ents & own) / len(ents))
+        else:
+            best_share = 1.0
         if focus:
             # The content words must stand near the names asked about, not anywhere.
             got = sum(w for t, w in weight.items() if t in near)
@@ -436,8 +459,43 @@ def features(query: Query, evidence: Sequence[Evidence], df: Mapping[str, int]
     if query.kind in ("when", "number"):
         rx = date_rx(query) if query.kind == "when" else NUMBER_RX
         kind = min(1.0, max((w for _, w in mentions(query, top.text, rx)), default=0.0))
-    ent = len(ents & seen) / len(ents) if ents else 1.0
+    if len(parts) == 1 and query.kind in ("when", "number"):
+        ent = best_share  # "when was the ISIS-K attack in Iran": both names beside one date
+    else:
+        ent = len(ents & seen) / len(ents) if ents else 1.0
     return (dense, lex, ent, best_focus if focus else 1.0, unknown, kind, top.score)
+
+
+# What a figure counts. "How many were injured" is not answered by a death toll.
+_COUNTED = tuple(frozenset(terms(words)) for words in (
+    "killed died dead deaths lives toll killing fatalities",
+    "injured wounded hurt injuries hospitalised hospitalized",
+    "arrested detained arrests detentions",
+))
+
+
+def _answering(query: Query, evidence: Sequence[Evidence], df: Mapping[str, int]
+               ) -> list[Evidence]:
+    """The top sentences that could answer: for "when" and "how many", those holding a date or
+    a figure (of what is counted), so the names asked about must stand beside the date or
+    figure, not anywhere. None when the collection never mentions what is counted."""
+    if query.kind not in ("when", "number"):
+        return list(evidence[:3])
+    rx = date_rx(query) if query.kind == "when" else NUMBER_RX
+    asked = {c for c in _COUNTED if c & set(query.terms)} if query.kind == "number" else set()
+    if any(not any(df.get(t, 0) for t in c) for c in asked):
+        return []
+
+    def counts_else(text: str) -> bool:
+        """Counts another thing (the dead, for "how many injured") and not the one asked."""
+        words = set(terms(text))
+        return not any(c & words for c in asked) and any(
+            c & words for c in _COUNTED if c not in asked)
+
+    # "one that ultimately came true": "one" is rarely the figure asked for.
+    return [ev for ev in evidence[:10]
+            if any(m.group().lower() != "one" for m in rx.finditer(ev.text))
+            and not (asked and counts_else(ev.text))][:3]
 
 
 def date_rx(query: Query) -> re.Pattern[str]:
@@ -459,7 +517,7 @@ def decide(query: Query, evidence: Sequence[Evidence], df: Mapping[str, int],
         return Decision(True, 0.0, f)
     z = cal.bias + sum(w * x for w, x in zip(cal.weights, f))
     conf = 1.0 / (1.0 + math.exp(-z))
-    refuse = f[2] < 1.0 or (f[3] < cal.focus_min and f[0] < cal.dense_min)
+    refuse = cal.refuses(f)
     return Decision(refuse, min(conf, 0.49) if refuse else max(conf, 0.5), f)
 
 
@@ -478,36 +536,36 @@ class Sources:
     words: frozenset[str]
 
 
-def named_sources(question: str, articles: Mapping[str, Article]) -> Sources:
+def named_sources(question: str, articles: Mapping[str, Article],
+                  passages: Sequence[Passage]) -> Sources:
     """Articles the question attributes the fact to: by publisher ("according to the Daily
-    Express"), or by a name the article carries ("the TURAN report" -> the article that
-    mentions TURAN). Empty when the question names none, or a name no article carries."""
+    Express"), any article in the collection; or by a name the article carries ("the TURAN
+    report" -> the article that mentions TURAN), looked for only among the articles the
+    ``passages`` come from, so the cost does not grow with the collection. Empty when the
+    question names none, or a name no article carries."""
     docs: set[str] = set()
     words: set[str] = set()
     runs = [set(terms(r)) for r in _CAPS_RX.findall(question)]
+    by_publisher: dict[str, set[str]] = {}
     for a in articles.values():
-        pub = set(terms(a.source))
+        by_publisher.setdefault(a.source, set()).add(a.doc_id)
+    for name, ids in by_publisher.items():
+        pub = set(terms(name))
         for run in runs:
             if run and pub and run <= pub and 2 * len(run) >= len(pub):
-                docs.add(a.doc_id)
+                docs |= ids
                 words |= run
+    among = {p.doc_id: articles[p.doc_id] for p in passages if p.doc_id in articles}
     for m in _CITED_RX.finditer(question):
         run = set(terms(m.group(1) or m.group(2))) - words
         if not run:
             continue
-        hits = {a.doc_id for a in articles.values()
+        hits = {a.doc_id for a in among.values()
                 if run <= set(terms(f"{a.title} {a.source} {a.text}"))}
-        if hits and len(hits) < len(articles):  # a name every article carries picks none
+        if hits and len(hits) < len(among):  # a name every article carries picks none
             docs |= hits
             words |= run
     return Sources(frozenset(docs), frozenset(words))
-
-
-def retrieved(passages: Sequence[Passage], articles: Mapping[str, Article]
-              ) -> dict[str, Article]:
-    """The articles the passages come from: where a named source is looked for, so the cost
-    does not grow with the collection."""
-    return {p.doc_id: articles[p.doc_id] for p in passages if p.doc_id in articles}
 
 
 def without(query: Query, sources: Sources) -> Query:

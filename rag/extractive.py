@@ -22,7 +22,6 @@ from rag.evidence import (
     date_rx,
     mentions,
     named_sources,
-    retrieved,
     score_sentences,
     without,
 )
@@ -45,7 +44,7 @@ class ExtractiveSynthesizer:
     def answer(self, question: str, passages: list[Passage], articles: Mapping[str, Article],
                evidence: Sequence[Evidence] | None = None) -> Answer:
         query = analyze(question)
-        sources = named_sources(question, retrieved(passages, articles))
+        sources = named_sources(question, articles, passages)
         if sources.docs:  # as the engine does: the named articles speak
             query = without(query, sources)
         if evidence is None:

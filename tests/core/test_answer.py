@@ -48,6 +48,25 @@ def test_conflicting_death_tolls_are_all_shown(engine: Engine) -> None:
     assert_verbatim(engine, ans)
 
 
+@pytest.mark.parametrize(("near_miss", "answerable"), [
+    # The collection never says how many were injured; it does say how many died.
+    ("How many people were injured in the Crocus City Hall attack?",
+     "How many people were killed in the Crocus City Hall attack?"),
+    # It mentions an ISIS-K attack in Iran, but gives no date for it.
+    ("On what date did the ISIS-K attack in Iran take place?",
+     "On what date did the US warn Russia?"),
+    # "when" here only joins a clause: the question asks for a band, a word never used.
+    ("Which band was performing at Crocus City Hall when the attack began?",
+     "Which newspaper confirmed the US warning?"),
+])
+def test_near_misses_are_refused_and_their_neighbours_answered(
+        engine: Engine, near_miss: str, answerable: str) -> None:
+    assert engine.answer(near_miss).refused
+    ans = engine.answer(answerable)
+    assert not ans.refused
+    assert_verbatim(engine, ans)
+
+
 def test_died_finds_killed(engine: Engine) -> None:
     ans = engine.answer("How many people died?")
     assert not ans.refused

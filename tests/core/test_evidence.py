@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from rag.evidence import SentenceCache, Sources, analyze, named_sources, without
+from rag.evidence import Calibration, SentenceCache, Sources, analyze, named_sources, without
 from rag.types import Article, Chunk, Passage
 
 
@@ -21,21 +21,39 @@ ARTICLES = {
 }
 
 
+def _found(articles: dict[str, Article], *doc_ids: str) -> list[Passage]:
+    """Passages retrieved from ``doc_ids`` (all of ``articles`` when none are given)."""
+    ids = doc_ids or tuple(articles)
+    return [Passage(chunk=Chunk(chunk_id=f"{d}-0", doc_id=d, text=articles[d].text, start=0,
+                                end=len(articles[d].text), title="", published=None),
+                    score=1.0, rank=i + 1) for i, d in enumerate(ids)]
+
+
 def test_a_publisher_is_named_by_most_of_its_words() -> None:
-    assert named_sources("According to the Daily Express, who?", ARTICLES).docs == {"b"}
+    # The publisher is found collection-wide, even when none of its articles was retrieved.
+    s = named_sources("According to the Daily Express, who?", ARTICLES, _found(ARTICLES, "a"))
+    assert s.docs == {"b"}
     # "US" alone is one word of three: not a name for "Daily Express US".
-    assert named_sources("What did the US say?", ARTICLES).docs == frozenset()
+    assert named_sources("What did the US say?", ARTICLES, _found(ARTICLES)).docs == frozenset()
 
 
 def test_the_x_report_finds_the_article_that_carries_x() -> None:
-    s = named_sources("What toll does the TURAN report give?", ARTICLES)
+    s = named_sources("What toll does the TURAN report give?", ARTICLES, _found(ARTICLES))
     assert s.docs == {"a"}
     assert s.words == {"turan"}
 
 
+def test_a_name_is_looked_for_only_in_the_retrieved_articles() -> None:
+    # The publisher is known collection-wide; a name inside an article's text only counts
+    # when that article was retrieved.
+    s = named_sources("What toll does the TURAN report give?", ARTICLES, _found(ARTICLES, "b", "c"))
+    assert s.docs == frozenset()
+
+
 def test_a_name_in_every_article_names_none() -> None:
     arts = {k: _article(k, "Reuters said so.") for k in "xy"}
-    assert named_sources("What does the Reuters report say?", arts).docs == frozenset()
+    s = named_sources("What does the Reuters report say?", arts, _found(arts))
+    assert s.docs == frozenset()
 
 
 def test_without_drops_the_source_words_from_what_is_asked() -> None:
@@ -51,6 +69,25 @@ def test_the_verb_of_a_which_question() -> None:
     assert analyze("Which countries warned Russia?").verb == "warn"
     assert analyze("Which newspaper confirmed the report?").verb == "confirm"
     assert analyze("When did the US warn Russia?").verb == ""
+
+
+def test_when_asks_for_a_date_only_as_the_question_word() -> None:
+    assert analyze("When did the US warn Russia?").kind == "when"
+    assert analyze("According to Reuters, when did Iran warn Moscow?").kind == "when"
+    assert analyze("Which band was playing when the attack began?").kind == "what"
+    assert analyze("How did Putin describe it when he addressed the nation?").kind == "what"
+    assert analyze("Did TechCrunch report it when the suit was filed?").kind == "yesno"
+
+
+def test_similarity_excuses_low_coverage_only_in_the_collection_s_words() -> None:
+    cal = Calibration(focus_min=0.4, dense_min=0.5, unknown_max=0.7)
+    #        dense lexical entities focus unknown kind top
+    paraphrase = (0.6, 0.3, 1.0, 0.1, 0.0, 1.0, 0.5)
+    unknown_topic = (0.6, 0.3, 1.0, 0.1, 0.75, 1.0, 0.5)
+    assert not cal.refuses(paraphrase)
+    assert cal.refuses(unknown_topic)
+    assert cal.refuses((0.9, 0.9, 0.5, 1.0, 0.0, 1.0, 0.9))  # a name asked about is missing
+    assert not cal.refuses((0.3, 0.3, 1.0, 0.5, 0.9, 1.0, 0.5))  # covered: no excuse needed
 
 
 def test_pairs_keep_the_question_order() -> None:
