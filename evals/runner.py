@@ -112,6 +112,14 @@ def passage_docs(passage: Any) -> tuple[str, ...]:
     return (passage.doc_id, *tuple(getattr(passage.chunk, "also_in", ()) or ()))
 
 
+def _cited(citation: Any, case: Case) -> str:
+    """What a citation offers as support: its quote, and for a question about an article's
+    own metadata ("when was it published"), the publication date it carries."""
+    if "metadata" in case.tags:
+        return f"{citation.quote} {citation.published or ''}"
+    return str(citation.quote)
+
+
 def score_case(case: Case, passages: Sequence[Any], answer: Any, latency_ms: float,
                retrieve_ms: float) -> CaseResult:
     """Score one case from the retrieved passages and the answer (pure given its inputs)."""
@@ -133,8 +141,8 @@ def score_case(case: Case, passages: Sequence[Any], answer: Any, latency_ms: flo
                                case.doc_ids, case.evidence) if answerable_with_ev else None),
         fact_correct=(m.fact_correct(case.answers, answer.text, answer.refused)
                       if case.answerable else None),
-        citation_ok=(tuple(m.citation_supports(q, case.evidence, case.answers) for q in quotes)
-                     if case.answerable else ()),
+        citation_ok=(tuple(m.citation_supports(_cited(c, case), case.evidence, case.answers)
+                           for c in answer.citations) if case.answerable else ()),
         evidence_recall=(m.evidence_recall(quotes, case.evidence, case.evidence_all)
                          if answerable_with_ev else None),
         citations=tuple(

@@ -105,6 +105,7 @@ class Query:
     pairs: frozenset[tuple[str, str]] = frozenset()  # adjacent terms, in the question's order
     verb: str = ""  # what the asked-for thing did: "which countries warned" -> "warn"
     sources: frozenset[str] = frozenset()  # doc_ids of the articles the question names
+    published: bool = False  # "when was the X article published": the article's own date
 
 
 def analyze(question: str, df: Mapping[str, int] | None = None,
@@ -154,7 +155,11 @@ def analyze(question: str, df: Mapping[str, int] | None = None,
     return Query(text=q, terms=tuple(fixes.get(t, t) for t in qterms), kind=kind,
                  entities=tuple(dict.fromkeys(fixes.get(e, e) for e in ents)), weekday=weekday,
                  corrections=tuple(fixes.items()), pairs=frozenset(zip(seq, seq[1:])),
-                 verb=stem(fold(did.group(1))) if did else "")
+                 verb=stem(fold(did.group(1))) if did else "",
+                 published=kind == "when" and bool(_PUBLISHED_RX.search(low)))
+
+
+_PUBLISHED_RX = re.compile(r"\b(?:article|story|piece)\b.*\bpublished\b|\bpublication date\b")
 
 
 def _asks_when(low: str) -> bool:
@@ -366,6 +371,7 @@ _KIND_GENERIC = {
     "number": frozenset(terms("number many much total figure toll")),
     "where": frozenset(terms("where location place located")),
 }
+_PUBLISHED_GENERIC = frozenset(terms("article story piece published publication"))
 FEATURES = ("dense", "lexical", "entities", "focus", "unknown", "kind", "top")
 
 
@@ -414,6 +420,8 @@ def features(query: Query, evidence: Sequence[Evidence], df: Mapping[str, int]
     lex = max(e.lexical for e in evidence[:5])
     ents = set(query.entities)
     generic = GENERIC | _KIND_GENERIC.get(query.kind, frozenset())
+    if query.published:
+        generic |= _PUBLISHED_GENERIC
     focus = [t for t in query.terms if t not in ents and t not in generic]
     n = 1 + max(df.values(), default=0)
     weight = {t: math.log(1 + n / (df.get(t, 0) + 0.5)) for t in focus}
@@ -479,6 +487,8 @@ def _answering(query: Query, evidence: Sequence[Evidence], df: Mapping[str, int]
     """The top sentences that could answer: for "when" and "how many", those holding a date or
     a figure (of what is counted), so the names asked about must stand beside the date or
     figure, not anywhere. None when the collection never mentions what is counted."""
+    if query.published:
+        return [ev for ev in evidence[:10] if ev.passage.published][:3]
     if query.kind not in ("when", "number"):
         return list(evidence[:3])
     rx = date_rx(query) if query.kind == "when" else NUMBER_RX

@@ -87,6 +87,8 @@ def select(query: Query, evidence: Sequence[Evidence]) -> list[Evidence]:
     if not evidence:
         return []
     best = evidence[0]
+    if query.published:  # the article's date, shown with its best sentence to say which one
+        return [next((ev for ev in evidence if ev.passage.published), best)]
     if query.kind == "when":
         best = _consensus(query, evidence) or best
     if query.kind == "where":
@@ -215,6 +217,13 @@ def _distinct(a: Evidence, b: Evidence) -> bool:
 
 def lead(query: Query, best: Evidence) -> str:
     """The fact asked for, copied from the best sentence, to stand first."""
+    if query.published:
+        p = best.passage
+        if not p.published:
+            return ""
+        pub = date.fromisoformat(p.published[:10])
+        name = f"The {p.source} article" if p.source else "The article"
+        return f"{name} was published on {pub.day} {pub:%B %Y}"
     if query.kind == "when":
         dates = [m.group() for m in date_rx(query).finditer(best.text)]
         full = [d for d in dates if re.search(r"\d", d) and not re.fullmatch(r"\d{4}", d)]

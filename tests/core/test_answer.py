@@ -67,6 +67,15 @@ def test_near_misses_are_refused_and_their_neighbours_answered(
     assert_verbatim(engine, ans)
 
 
+def test_when_an_article_was_published_comes_from_its_date(engine: Engine) -> None:
+    ans = engine.answer("When was the Daily Express article about Putin dismissing the US "
+                        "warning published?")
+    assert ans.text.startswith("The Daily Express US article was published on 25 March 2024")
+    assert [c.published for c in ans.citations] == ["2024-03-25"]
+    assert_verbatim(engine, ans)
+    assert engine.answer("When was the article about the bakery published?").refused
+
+
 def test_died_finds_killed(engine: Engine) -> None:
     ans = engine.answer("How many people died?")
     assert not ans.refused

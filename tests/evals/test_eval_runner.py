@@ -49,6 +49,20 @@ def test_score_case_refusal_and_wrong_answer() -> None:
     assert wrong.doc_rank == 1, "a near-duplicate copy counts as the gold document"
 
 
+def test_a_metadata_answer_is_supported_by_the_cited_publication_date() -> None:
+    from dataclasses import replace
+
+    case = runner.Case("m", "When was the article published?", ("2024-03-25|25 March",),
+                       (A2,), (), ("date", "metadata"), True)
+    dated = replace(cite(1, A2, TEXT), published="2024-03-25")
+    ans = Answer(case.question, "Published on 25 March 2024: ... [1]", (dated,))
+    assert runner.score_case(case, [], ans, 1.0, 1.0).citation_ok == (True,)
+    undated = Answer(case.question, ans.text, (cite(1, A2, TEXT),))
+    assert runner.score_case(case, [], undated, 1.0, 1.0).citation_ok == (False,)
+    content = replace(case, tags=("date",))  # a content question needs the date in the quote
+    assert runner.score_case(content, [], ans, 1.0, 1.0).citation_ok == (False,)
+
+
 def test_unanswerable_scores_only_refusal() -> None:
     case = runner.Case("u", "When did the UK warn Russia?", (), (), (), ("unanswerable",), False)
     r = runner.score_case(case, [passage(A2, TEXT, 1)], Answer(case.question, "x", refused=True),
