@@ -151,7 +151,7 @@ class Engine:
         evidence = score_sentences(query, vec, passages, self._sentences, lexical.idf)
         if sources.docs:
             evidence = from_sources(evidence, sources)
-        decision = decide(query, evidence, lexical.df)
+        decision = decide(query, evidence, lexical.df, articles=self.articles())
         t2 = time.perf_counter()
         return query, passages, evidence, decision, {
             "retrieve_ms": (t1 - t0) * 1000, "evidence_ms": (t2 - t1) * 1000}

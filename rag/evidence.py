@@ -10,6 +10,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
@@ -253,7 +254,7 @@ def score_sentences(query: Query, qvec: np.ndarray, passages: Sequence[Passage],
             seen.add((p.doc_id, s))
             lex = sum(idf(t) for t in qterms & st) / total
             bonus = _kind_bonus(query, text) + _order_bonus(query, text)
-            score = 0.5 * float(sim) + 0.5 * lex + bonus + 0.03 * p.score
+            score = 0.5 * float(sim) + 0.5 * lex + bonus + 0.15 * p.score
             if len(text) < 25:  # headlines and fragments answer little on their own
                 score -= 0.1
             out.append(Evidence(p, s, e, text, score, float(sim), lex))
@@ -410,9 +411,10 @@ class Calibration:
             dense < self.dense_min or unknown > self.unknown_max))
 
 
-def features(query: Query, evidence: Sequence[Evidence], df: Mapping[str, int]
-             ) -> tuple[float, ...]:
-    """What the refusal decision reads: how close and how complete the best evidence is."""
+def features(query: Query, evidence: Sequence[Evidence], df: Mapping[str, int],
+             articles: Mapping[str, Article] | None = None) -> tuple[float, ...]:
+    """What the refusal decision reads: how close and how complete the best evidence is.
+    ``articles`` lets a name introduced earlier in the article than the passage count."""
     if not evidence:
         return (0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0)
     top = evidence[0]
@@ -432,7 +434,10 @@ def features(query: Query, evidence: Sequence[Evidence], df: Mapping[str, int]
         p = ev.passage
         lo = max(0, ev.start - p.start - 250)
         near = set(terms(f"{p.title} {p.source} {p.text[lo : ev.end - p.start + 100]}"))
-        seen |= near
+        # A name is introduced once ("Matthew Miller") and shortened after ("Miller told").
+        art = (articles or {}).get(p.doc_id)
+        before = art.text[: ev.start] if art is not None else p.text[: ev.start - p.start]
+        seen |= near | (ents & set(terms(before)))
         if ents:  # for a date or a figure: the names in the sentence that gives it
             own = set(terms(f"{p.title} {ev.text}"))
             best_share = max(best_share, len(ents & own) / len(ents))
@@ -519,10 +524,11 @@ def calibration() -> Calibration:
 
 
 def decide(query: Query, evidence: Sequence[Evidence], df: Mapping[str, int],
-           cal: Calibration | None = None) -> Decision:
+           cal: Calibration | None = None, articles: Mapping[str, Article] | None = None
+           ) -> Decision:
     """Refuse when the evidence does not cover the question; confidence from the fitted model."""
     cal = cal or calibration()
-    f = features(query, evidence, df)
+    f = features(query, evidence, df, articles)
     if not evidence:
         return Decision(True, 0.0, f)
     z = cal.bias + sum(w * x for w, x in zip(cal.weights, f))
@@ -546,13 +552,9 @@ class Sources:
     words: frozenset[str]
 
 
-def named_sources(question: str, articles: Mapping[str, Article],
-                  passages: Sequence[Passage]) -> Sources:
-    """Articles the question attributes the fact to: by publisher ("according to the Daily
-    Express"), any article in the collection; or by a name the article carries ("the TURAN
-    report" -> the article that mentions TURAN), looked for only among the articles the
-    ``passages`` come from, so the cost does not grow with the collection. Empty when the
-    question names none, or a name no article carries."""
+def publishers_named(question: str, articles: Mapping[str, Article]) -> Sources:
+    """Every article by a publisher the question names by most of its words ("the Verge" for
+    "The Verge", not "US" for "Daily Express US")."""
     docs: set[str] = set()
     words: set[str] = set()
     runs = [set(terms(r)) for r in _CAPS_RX.findall(question)]
@@ -565,6 +567,36 @@ def named_sources(question: str, articles: Mapping[str, Article],
             if run and pub and run <= pub and 2 * len(run) >= len(pub):
                 docs |= ids
                 words |= run
+    return Sources(frozenset(docs), frozenset(words))
+
+
+_FULL_DATE_RX = re.compile(rf"\b({_MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b"
+                           rf"|\b(\d{{1,2}})\s+({_MONTH})\.?,?\s+(\d{{4}})\b", re.IGNORECASE)
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def dates_named(question: str) -> frozenset[str]:
+    """The full dates a question names, as ISO dates ("published on November 1, 2023")."""
+    out = set()
+    for m in _FULL_DATE_RX.finditer(question):
+        month, day, year = (m.group(1), m.group(2), m.group(3)) if m.group(1) else (
+            m.group(5), m.group(4), m.group(6))
+        try:
+            out.add(date(int(year), _MONTHS.index(month[:3].lower()) + 1, int(day)).isoformat())
+        except ValueError:
+            continue  # "February 30"
+    return frozenset(out)
+
+
+def named_sources(question: str, articles: Mapping[str, Article],
+                  passages: Sequence[Passage]) -> Sources:
+    """Articles the question attributes the fact to: by publisher ("according to the Daily
+    Express"), any article in the collection; or by a name the article carries ("the TURAN
+    report" -> the article that mentions TURAN), looked for only among the articles the
+    ``passages`` come from, so the cost does not grow with the collection. Empty when the
+    question names none, or a name no article carries."""
+    named = publishers_named(question, articles)
+    docs, words = set(named.docs), set(named.words)
     among = {p.doc_id: articles[p.doc_id] for p in passages if p.doc_id in articles}
     for m in _CITED_RX.finditer(question):
         run = set(terms(m.group(1) or m.group(2))) - words

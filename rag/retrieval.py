@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 
 from rag.embeddings import Embedder, llama_embedding
+from rag.evidence import dates_named, publishers_named
 from rag.lexical import LexicalIndex, build_lexical, lexical_dir
 from rag.store import Store
-from rag.text import question_parts, split_sentences, terms
+from rag.text import question_clauses, question_parts, split_sentences, terms
 from rag.types import Article, Chunk, Passage
 
 RRF_K = 60  # the constant from Cormack et al.; flat enough that both lists matter
@@ -22,15 +23,18 @@ RRF_K = 60  # the constant from Cormack et al.; flat enough that both lists matt
 
 @dataclass(frozen=True)
 class Fusion:
-    """How dense and lexical rankings are combined (weights of reciprocal rank fusion)."""
+    """How dense and lexical rankings are combined, and how the ``k`` passages are chosen."""
 
     dense: float = 0.3  # MiniLM trails BM25 on news (MultiHop-RAG); it still rescues paraphrases
     lexical: float = 1.0
     depth: int = 50  # candidates taken from each list
-    window: int = 1400  # widen each passage to about this many characters of its article
+    window: int = 1600  # widen each passage to about this many characters of its article
     per_doc: int = 3  # at most this many passages from one article (0: no limit)
-    rerank: int = 50  # candidates re-scored by their best sentence (0: off)
+    spread: int = 8  # up to this many articles get a passage before any article gets a second
+    spread_min: float = 0.5  # ...if their best passage scores this share of the best one
+    rerank: int = 100  # candidates re-scored by their best sentence (0: off)
     rerank_weight: float = 0.6  # share of the sentence score in the re-scored rank
+    named_bonus: float = 0.2  # for an article by a publisher, or of a date, the question names
 
 
 class Retriever:
@@ -121,63 +125,130 @@ class Retriever:
         f = self.fusion
         wanted = max(k * 3 if f.per_doc else k, f.rerank)
         passages = fuse(dense, lexical, wanted, f)
+        articles = self.store.articles()
+        leaders: list[str] = []
         if f.rerank:
-            passages = rerank(query, passages, self.lexical_index().idf, f.rerank_weight,
-                              lexical_terms)
-        if self.fusion.per_doc:
-            passages = cap_per_doc(passages, self.fusion.per_doc, k)
+            named = publishers_named(query, articles).docs
+            dates = dates_named(query)
+            bonus = {a.doc_id: f.named_bonus for a in articles.values()
+                     if a.doc_id in named or (a.published or "")[:10] in dates} if (
+                named or dates) else {}
+            passages, leaders = rerank(query, passages, self.lexical_index().idf,
+                                       f.rerank_weight, lexical_terms, bonus)
+        if f.per_doc:
+            passages = spread(passages, leaders, f, k, articles)
         passages = passages[:k]
-        if self.fusion.window:
-            passages = widen(passages, self.store.articles(), self.fusion.window)
+        if f.window:
+            passages = widen(passages, articles, f.window)
         return passages
 
 
 def rerank(query: str, passages: list[Passage], idf: Callable[[str], float], weight: float,
-           query_terms: list[str] | None = None) -> list[Passage]:
+           query_terms: list[str] | None = None, bonus: Mapping[str, float] | None = None
+           ) -> tuple[list[Passage], list[str]]:
     """Re-score candidates by their single best sentence: the idf-weighted share of the
     question's terms (or of one part's, for a multi-part question) that the sentence holds.
 
     A passage holding the fact in one sentence beats one that merely shares many words
     scattered over it. The title and publisher count at half weight ("the TechCrunch
-    article on ...")."""
+    article on ..."); ``bonus`` is added per article (one the question names).
+    Also returns, for a question of several clauses, the article that best answers each
+    clause alone ("covered by TechCrunch for A, noted by Polygon for B"), in clause order."""
     if not passages:
-        return passages
+        return passages, []
+    bonus = bonus or {}
     full = set(query_terms if query_terms is not None else terms(query))
     parts = [set(terms(p)) for p in question_parts(query)]
     groups = [(g, sum(idf(t) for t in g) or 1.0) for g in [full, *(parts if len(parts) > 1
                                                                       else [])]]
+    clauses = [(g, sum(idf(t) for t in g) or 1.0)
+               for g in (set(terms(c)) for c in question_clauses(query))]
     top = max(p.score for p in passages) or 1.0
     scored = []
+    per_clause: list[list[float]] = [[] for _ in clauses]
     for p in passages:
-        context = set(terms(f"{p.title} {p.source}"))
-        best = 0.0
-        for s, e in _sentences(p.text):
-            words = set(terms(p.text[s:e]))
-            for g, total in groups:
-                got = sum(idf(t) for t in g & words)
-                got += 0.5 * sum(idf(t) for t in (g & context) - words)
-                best = max(best, got / total)
-        scored.append(((1 - weight) * p.score / top + weight * best, p))
+        context = frozenset(terms(f"{p.title} {p.source}"))
+        sentences = _sentence_terms(p.text)
+        best = max(_cover(g, total, sentences, context, idf) for g, total in groups)
+        extra = bonus.get(p.doc_id, 0.0)
+        scored.append(((1 - weight) * p.score / top + weight * best + extra, p))
+        for i, (g, total) in enumerate(clauses):
+            per_clause[i].append(_cover(g, total, sentences, context, idf) + extra)
+    leaders = list(dict.fromkeys(passages[int(np.argmax(sc))].doc_id for sc in per_clause))
     scored.sort(key=lambda x: -x[0])
-    return [replace(p, score=round(sc, 6), rank=i) for i, (sc, p) in enumerate(scored, start=1)]
+    return ([replace(p, score=round(sc, 6), rank=i) for i, (sc, p) in enumerate(scored, start=1)],
+            leaders)
 
 
-def cap_per_doc(passages: list[Passage], per_doc: int, k: int) -> list[Passage]:
-    """Keep at most ``per_doc`` passages of one article, so several articles get a place."""
-    out: list[Passage] = []
-    count: dict[str, int] = {}
+def _cover(group: set[str], total: float, sentences: Sequence[frozenset[str]],
+           context: frozenset[str], idf: Callable[[str], float]) -> float:
+    """The idf-weighted share of ``group`` the best sentence holds; the title and publisher
+    (``context``) supply a missing term at half weight."""
+    ctx = {t: 0.5 * idf(t) for t in group & context}
+    return max((sum(idf(t) for t in group & words) + sum(w for t, w in ctx.items()
+                                                         if t not in words)) / total
+               for words in sentences or (frozenset(),))
+
+
+def spread(passages: list[Passage], leaders: Sequence[str], fusion: Fusion, k: int,
+           articles: Mapping[str, Article]) -> list[Passage]:
+    """Choose ``k`` of the ranked passages so that several articles get a place.
+
+    First the best passage of each clause's leading article, then of the next best articles
+    that score at least ``fusion.spread_min`` of the best, up to ``fusion.spread`` articles;
+    then the best remaining passages, at most ``fusion.per_doc`` per article, skipping one
+    that a chosen passage's widened window already covers. Best first."""
+    best: dict[str, Passage] = {}
     for p in passages:
-        if count.get(p.doc_id, 0) < per_doc:
-            count[p.doc_id] = count.get(p.doc_id, 0) + 1
-            out.append(replace(p, rank=len(out) + 1))
-            if len(out) == k:
-                break
-    return out
+        best.setdefault(p.doc_id, p)
+    top = passages[0].score if passages else 0.0
+    strong = [d for d, p in best.items() if p.score >= fusion.spread_min * top]
+    docs = list(dict.fromkeys([d for d in leaders if d in best] + strong))
+    chosen = [best[d] for d in docs[: min(k, fusion.spread)]]
+    windows: dict[str, list[tuple[int, int]]] = {}
+    for p in chosen:
+        windows.setdefault(p.doc_id, []).append(_window(p, articles.get(p.doc_id), fusion.window))
+    for p in passages:
+        if len(chosen) >= k:
+            break
+        taken = windows.get(p.doc_id, [])
+        if len(taken) >= fusion.per_doc or any(p.start < e and s < p.end for s, e in taken):
+            continue  # enough of this article, or already inside a chosen window
+        chosen.append(p)
+        windows.setdefault(p.doc_id, []).append(
+            _window(p, articles.get(p.doc_id), fusion.window))
+    chosen.sort(key=lambda p: -p.score)
+    return [replace(p, rank=i) for i, p in enumerate(chosen, start=1)]
 
 
 @lru_cache(maxsize=512)
 def _sentences(text: str) -> list[tuple[int, int]]:
     return split_sentences(text)
+
+
+@lru_cache(maxsize=4096)
+def _sentence_terms(text: str) -> tuple[frozenset[str], ...]:
+    """The terms of each sentence of a candidate passage (candidates recur across questions)."""
+    return tuple(frozenset(terms(text[s:e])) for s, e in _sentences(text))
+
+
+def _window(p: Passage, art: Article | None, chars: int) -> tuple[int, int]:
+    """``p`` grown by whole sentences on both sides up to about ``chars`` characters."""
+    start, end = p.start, p.end
+    if art is None or not chars or end - start >= chars:
+        return start, end
+    spans = _sentences(art.text)
+    before = [s for s in spans if s[1] <= start][::-1]
+    after = [s for s in spans if s[0] >= end]
+    i = j = 0
+    while True:
+        grown = False
+        if j < len(after) and after[j][1] - start <= chars:
+            end, j, grown = after[j][1], j + 1, True
+        if i < len(before) and end - before[i][0] <= chars:
+            start, i, grown = before[i][0], i + 1, True
+        if not grown:
+            return start, end
 
 
 def widen(passages: list[Passage], articles: Mapping[str, Article], chars: int
@@ -188,20 +259,7 @@ def widen(passages: list[Passage], articles: Mapping[str, Article], chars: int
     taken: dict[str, list[tuple[int, int]]] = {}
     for p in passages:
         art = articles.get(p.doc_id)
-        start, end = p.start, p.end
-        if art is not None and end - start < chars:
-            spans = _sentences(art.text)
-            before = [s for s in spans if s[1] <= start][::-1]
-            after = [s for s in spans if s[0] >= end]
-            i = j = 0
-            while True:
-                grown = False
-                if j < len(after) and after[j][1] - start <= chars:
-                    end, j, grown = after[j][1], j + 1, True
-                if i < len(before) and end - before[i][0] <= chars:
-                    start, i, grown = before[i][0], i + 1, True
-                if not grown:
-                    break
+        start, end = _window(p, art, chars)
         if any(s < end and start < e for s, e in taken.get(p.doc_id, [])):
             start, end = p.start, p.end  # keep the neighbour's window, not a second copy
         taken.setdefault(p.doc_id, []).append((start, end))

@@ -146,3 +146,16 @@ def question_parts(question: str) -> list[str]:
     """The parts of a multi-part question (one part for a simple question)."""
     parts = [p for p in _PARTS.split(question) if len(terms(p)) >= 3]
     return parts or [question]
+
+
+# Finer than parts: the clauses of "Which company, covered by X for A, noted by Y for B, ...",
+# each of which one article may answer.
+_CLAUSES = re.compile(r"[,;?]|\b(?:while|whereas|compared to|in contrast to|as opposed to|but|"
+                      r"than|and also|and does|and did|and is|and was|and has|and the|before|"
+                      r"after)\b", re.IGNORECASE)
+
+
+def question_clauses(question: str) -> list[str]:
+    """The clauses of a question that has several (none for a one-clause question)."""
+    found = [c for c in _CLAUSES.split(question) if len(terms(c)) >= 3]
+    return found if len(found) > 1 else []

@@ -1,0 +1,72 @@
+"""Choosing and re-scoring passages, as pure functions over real rag types (no model)."""
+
+from __future__ import annotations
+
+from rag.evidence import dates_named
+from rag.retrieval import Fusion, rerank, spread
+from rag.text import question_clauses
+from rag.types import Article, Chunk, Passage
+
+SENTENCE = "Filler words stand here to pad the article out. "  # 48 characters
+
+
+def _article(doc_id: str, n: int = 40, source: str = "") -> Article:
+    return Article(doc_id=doc_id, title="", text=SENTENCE * n, source_path=doc_id, source=source)
+
+
+def _passage(art: Article, sentence: int, score: float, text: str | None = None) -> Passage:
+    start = sentence * len(SENTENCE)
+    body = text if text is not None else art.text[start : start + len(SENTENCE)]
+    return Passage(chunk=Chunk(chunk_id=f"{art.doc_id}-{sentence}", doc_id=art.doc_id, text=body,
+                               start=start, end=start + len(body), source=art.source),
+                   score=score, rank=1)
+
+
+def test_spread_gives_strong_articles_a_place_before_second_passages() -> None:
+    a, b, c, d = (_article(x) for x in "abcd")
+    arts = {x.doc_id: x for x in (a, b, c, d)}
+    ranked = [_passage(a, 0, 1.0), _passage(a, 2, 0.95), _passage(a, 30, 0.9),
+              _passage(b, 5, 0.8), _passage(d, 5, 0.3), _passage(c, 5, 0.2)]
+    fusion = Fusion(window=300, spread=8, spread_min=0.5, per_doc=3)
+    got = spread(ranked, ["c"], fusion, k=3, articles=arts)
+    # c leads a clause; a and b are strong; d is weak. a's second passage lies inside the
+    # window its first is widened to, so it is skipped for the far one.
+    assert [(p.doc_id, p.start) for p in got] == [("a", 0), ("b", 240), ("c", 240)]
+    got = spread(ranked, [], fusion, k=4, articles=arts)
+    assert [(p.doc_id, p.start) for p in got] == [("a", 0), ("a", 1440), ("b", 240), ("d", 240)]
+    assert [p.rank for p in got] == [1, 2, 3, 4]
+
+
+def test_spread_keeps_at_most_per_doc_passages_of_an_article() -> None:
+    a = _article("a", 200)
+    ranked = [_passage(a, i * 20, 1.0 - i / 100) for i in range(8)]
+    got = spread(ranked, [], Fusion(window=300, per_doc=2), k=10, articles={"a": a})
+    assert len(got) == 2
+
+
+def test_rerank_favours_the_named_article_and_finds_each_clause_s_article() -> None:
+    a, b = _article("a", source="TechCrunch"), _article("b", source="Polygon")
+    ranked = [_passage(a, 0, 1.0, "Amazon can build factories from the ground up."),
+              _passage(b, 0, 1.0, "A two-pack of USB-C cables costs $15.99 at Amazon.")]
+    q = ("Which company, covered for its ability to build factories, "
+         "also sells a two-pack of USB-C cables?")
+    got, leaders = rerank(q, ranked, lambda t: 1.0, 0.6)
+    assert leaders == ["a", "b"]  # one article per clause, in the question's order
+    plain = {p.doc_id: p.score for p in got}
+    got, _ = rerank(q, ranked, lambda t: 1.0, 0.6, bonus={"b": 0.2})
+    assert {p.doc_id: p.score for p in got}["b"] > plain["b"]
+    assert got[0].doc_id == "b"
+
+
+def test_dates_a_question_names() -> None:
+    q = "Between the report published on November 1, 2023, and the one of 15 Dec 2023?"
+    assert dates_named(q) == {"2023-11-01", "2023-12-15"}
+    assert dates_named("What happened on February 30, 2023 or in March?") == frozenset()
+
+
+def test_a_question_s_clauses() -> None:
+    assert question_clauses("When did the US warn Russia?") == []
+    got = question_clauses("Which company, covered by TechCrunch for building factories, also "
+                           "sells cables as noted by Polygon?")
+    assert [c.strip() for c in got] == ["covered by TechCrunch for building factories",
+                                        "also sells cables as noted by Polygon"]
