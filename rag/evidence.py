@@ -37,7 +37,8 @@ CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
 WEEKDAY_RX = re.compile(rf"\b{_WEEKDAY}\b", re.IGNORECASE)
 _QUESTION_WORDS = {"when", "what", "who", "whom", "whose", "where", "why", "how", "which", "did",
                    "does", "do", "is", "are", "was", "were", "has", "have", "had", "can", "could",
-                   "will", "would", "should", "according", "the", "a", "an", "in", "on"}
+                   "will", "would", "should", "according", "the", "a", "an", "in", "on",
+                   "between", "after", "before", "considering", "following", "given"}
 _YESNO = re.compile(r"^(?:did|does|do|is|are|was|were|has|have|had|can|could|will|would)\b",
                     re.IGNORECASE)
 _CAUSE_RX = re.compile(
@@ -572,6 +573,8 @@ def publishers_named(question: str, articles: Mapping[str, Article]) -> Sources:
 
 _FULL_DATE_RX = re.compile(rf"\b({_MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b"
                            rf"|\b(\d{{1,2}})\s+({_MONTH})\.?,?\s+(\d{{4}})\b", re.IGNORECASE)
+_PUBLISHED_ON_RX = re.compile(r"\b(?:published|posted|reported|released|dated|from)\s+(?:on\s+)?"
+                              rf"(?:{_FULL_DATE_RX.pattern})", re.IGNORECASE)
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
@@ -597,6 +600,13 @@ def named_sources(question: str, articles: Mapping[str, Article],
     question names none, or a name no article carries."""
     named = publishers_named(question, articles)
     docs, words = set(named.docs), set(named.words)
+    for m in _PUBLISHED_ON_RX.finditer(question):
+        # "the TechCrunch article published on December 15, 2023": the date names the article
+        day = dates_named(m.group())
+        dated = {a.doc_id for a in articles.values() if (a.published or "")[:10] in day}
+        if dated:
+            docs |= dated
+            words |= set(terms(m.group())) - set(terms("published posted reported released"))
     among = {p.doc_id: articles[p.doc_id] for p in passages if p.doc_id in articles}
     for m in _CITED_RX.finditer(question):
         run = set(terms(m.group(1) or m.group(2))) - words

@@ -50,6 +50,19 @@ def test_a_name_is_looked_for_only_in_the_retrieved_articles() -> None:
     assert s.docs == frozenset()
 
 
+def test_a_publication_date_names_the_article_and_is_no_longer_asked_about() -> None:
+    arts = {"v": replace(_article("v", "Search changed."), published="2023-11-01"),
+            "w": replace(_article("w", "Other news."), published="2023-11-02")}
+    q = ("Between the report published on November 1, 2023, and the one from 2 November 2023, "
+         "did the portrayal of Google change?")
+    s = named_sources(q, arts, [])
+    assert s.docs == {"v", "w"}
+    stripped = without(analyze(q), s)
+    assert stripped.entities == ("googl",)  # not "between", not the dates
+    # A date in the story, not a publication date, names nothing.
+    assert named_sources("What happened on November 1, 2023?", arts, []).docs == frozenset()
+
+
 def test_a_name_in_every_article_names_none() -> None:
     arts = {k: _article(k, "Reuters said so.") for k in "xy"}
     s = named_sources("What does the Reuters report say?", arts, _found(arts))
