@@ -130,9 +130,8 @@ class Retriever:
         if f.rerank:
             named = publishers_named(query, articles).docs
             dates = dates_named(query)
-            bonus = {a.doc_id: f.named_bonus for a in articles.values()
-                     if a.doc_id in named or (a.published or "")[:10] in dates} if (
-                named or dates) else {}
+            bonus = {p.doc_id: f.named_bonus for p in passages
+                     if p.doc_id in named or (p.published or "")[:10] in dates}
             passages, leaders = rerank(query, passages, self.lexical_index().idf,
                                        f.rerank_weight, lexical_terms, bonus)
         if f.per_doc:
