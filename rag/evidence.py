@@ -436,9 +436,11 @@ def features(query: Query, evidence: Sequence[Evidence], df: Mapping[str, int],
         lo = max(0, ev.start - p.start - 250)
         near = set(terms(f"{p.title} {p.source} {p.text[lo : ev.end - p.start + 100]}"))
         # A name is introduced once ("Matthew Miller") and shortened after ("Miller told").
-        art = (articles or {}).get(p.doc_id)
-        before = art.text[: ev.start] if art is not None else p.text[: ev.start - p.start]
-        seen |= near | (ents & set(terms(before)))
+        seen |= near
+        if ents - near:
+            art = (articles or {}).get(p.doc_id)
+            before = art.text[: ev.start] if art is not None else p.text[: ev.start - p.start]
+            seen |= (ents - near) & set(terms(before))
         if ents:  # for a date or a figure: the names in the sentence that gives it
             own = set(terms(f"{p.title} {ev.text}"))
             best_share = max(best_share, len(ents & own) / len(ents))
