@@ -555,6 +555,12 @@ class Sources:
     words: frozenset[str]
 
 
+@lru_cache(maxsize=1024)
+def _name_terms(name: str) -> frozenset[str]:
+    """A publisher's name analysed once: it is compared on every question, twice."""
+    return frozenset(terms(name))
+
+
 def publishers_named(question: str, articles: Mapping[str, Article]) -> Sources:
     """Every article by a publisher the question names by most of its words ("the Verge" for
     "The Verge", not "US" for "Daily Express US")."""
@@ -565,7 +571,7 @@ def publishers_named(question: str, articles: Mapping[str, Article]) -> Sources:
     for a in articles.values():
         by_publisher.setdefault(a.source, set()).add(a.doc_id)
     for name, ids in by_publisher.items():
-        pub = set(terms(name))
+        pub = _name_terms(name)
         for run in runs:
             if run and pub and run <= pub and 2 * len(run) >= len(pub):
                 docs |= ids

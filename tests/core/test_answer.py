@@ -111,6 +111,22 @@ def test_retrieve_returns_ranked_passages(engine: Engine) -> None:
         assert arts[p.doc_id].text[p.start : p.end] == p.text and p.chunk_id
 
 
+def test_retrieval_spreads_over_articles_without_overlapping_windows(engine: Engine) -> None:
+    ps = engine.retrieve("How did the US warn Russia about the attack?", k=8)
+    # The four distinct articles (004 is folded into 003) each get a place ...
+    assert {p.doc_id[:3] for p in ps} == {"000", "001", "002", "003"}
+    # ... and no passage repeats text another passage of its article already holds.
+    for a in ps:
+        for b in ps:
+            assert a is b or a.doc_id != b.doc_id or a.end <= b.start or b.end <= a.start
+
+
+def test_a_named_publisher_ranks_its_article_first(engine: Engine) -> None:
+    ps = engine.retrieve("What did the Daily Express US report about the warning?", k=5)
+    # Publisher words are in the lexical text and earn a rerank bonus; either keeps this true.
+    assert ps[0].doc_id.startswith("000")  # the Daily Express US article
+
+
 def test_duplicate_sources_are_listed_on_citations(engine: Engine) -> None:
     ans = engine.answer("What did Matthew Miller say about Ukrainian involvement?")
     c = next(c for c in ans.citations if c.doc_id.startswith("003"))
