@@ -263,3 +263,48 @@ def multihop_summary(scores: Sequence[MultihopScores]) -> dict[str, float | None
         "doc_recall@10": mean(s.doc_recall10 for s in scores),
         "all_evidence@10": rate(s.all_evidence10 for s in scores),
     }
+
+
+# --- answers: accuracy by kind and the confidence's ranking power ---------------------------
+
+
+def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
+    """Area under the ROC curve: the chance that a right answer has a higher confidence than
+    a wrong one (ties count half). 0.5 is no better than chance; None without both kinds."""
+    if len(scores) != len(labels):
+        raise ValueError("scores and labels must have the same length")
+    pos = [s for s, y in zip(scores, labels) if y]
+    neg = [s for s, y in zip(scores, labels) if not y]
+    if not pos or not neg:
+        return None
+    # Mann-Whitney U from average ranks (ties share their rank).
+    order = sorted(range(len(scores)), key=lambda i: scores[i])
+    ranks = [0.0] * len(scores)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    r_pos = sum(r for r, y in zip(ranks, labels) if y)
+    return (r_pos - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
+
+
+def balanced_accuracy(gold: Sequence[str], predicted: Sequence[str | None]) -> float | None:
+    """The mean over gold classes of the share predicted right (recall per class), so that
+    always giving one answer scores 1 / (number of classes)."""
+    classes = sorted(set(gold))
+    recalls = [rate(p == c for g, p in zip(gold, predicted) if g == c) for c in classes]
+    got = [r for r in recalls if r is not None]
+    return sum(got) / len(got) if got else None
+
+
+def mentions(text: str, answer: str) -> bool:
+    """``answer`` occurs in ``text`` as whole words (under :func:`normalize`): "Consistent"
+    is not found in "Inconsistent"."""
+    n = normalize(answer)
+    if not n:
+        return False
+    return re.search(rf"(?<!\w){re.escape(n)}(?!\w)", normalize(text)) is not None

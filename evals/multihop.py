@@ -1,8 +1,10 @@
 """MultiHop-RAG (Tang & Yang, COLM 2024; ODC-BY 1.0): loader, store and runner.
 
-The corpus goes through the product's own ingestion (``index.index_documents``) into a store
-of its own, cached by corpus hash. Retrieval is scored on ``retrieve(q, k=10)`` exactly as
-returned; refusal on the null questions is scored on ``answer(q)``.
+The corpus (all 609 articles) goes through the product's own ingestion
+(``index.index_documents``) into a store of its own, cached by corpus hash. Each question is
+asked once with ``answer(q)``: retrieval is scored on the passages the answer used
+(``Answer.passages``), the answer on its short answer (``Answer.short``, else its text).
+Questions carry the benchmark's split: tune on train, report on dev.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from evals import MULTIHOP_DIR
 from evals import metrics as m
-from evals.runner import RETRIEVE_K, passage_docs
+from evals.runner import RETRIEVE_K, by_split, passage_docs, used_passages
 
 if TYPE_CHECKING:
     from rag import Engine, Settings
 
 NULL_TYPE = "null_query"
 _YES_NO = re.compile(r"^(yes|no)\.?$", re.IGNORECASE)
+_FIRST_WORD = re.compile(r"^\W*(\w+)")
 
 
 @dataclass(frozen=True)
@@ -41,10 +44,19 @@ class Question:
     answer: str
     question_type: str
     evidence: tuple[Evidence, ...]
+    split: str = "train"
 
     @property
     def is_null(self) -> bool:
         return self.question_type == NULL_TYPE or not self.evidence
+
+    @property
+    def kind(self) -> str:
+        """``null``, ``yesno`` (the gold answer is Yes or No) or ``entity`` (a name, or one of
+        the options the question offers: "Consistent", "Before", "The Verge")."""
+        if self.is_null:
+            return "null"
+        return "yesno" if _YES_NO.match(self.answer.strip()) else "entity"
 
 
 def verify_checksums(data_dir: Path) -> None:
@@ -78,14 +90,18 @@ def load_questions(data_dir: Path = MULTIHOP_DIR) -> list[Question]:
                 qid=d["qid"], query=d["query"], answer=d["answer"],
                 question_type=d["question_type"],
                 evidence=tuple(Evidence(e["doc_id"], e["fact"]) for e in d["evidence"]),
+                split=d.get("split", "train"),
             )
         )
     return out
 
 
-def select(questions: Sequence[Question], limit: int | None) -> list[Question]:
-    """The first ``limit`` questions taken round-robin over question types, in file order
-    within a type, so any limit keeps every type (including null) represented."""
+def select(questions: Sequence[Question], limit: int | None,
+           split: str | None = None) -> list[Question]:
+    """The questions of ``split`` (all when None); with ``limit``, the first ``limit`` taken
+    round-robin over question types, in file order within a type, so any limit keeps every
+    type (including null) represented: a fixed, stratified part."""
+    questions = [q for q in questions if split is None or q.split == split]
     if limit is None or limit >= len(questions):
         return list(questions)
     by_type: dict[str, list[Question]] = defaultdict(list)
@@ -119,9 +135,14 @@ def index_corpus(docs: Sequence[dict[str, Any]], settings: Settings) -> object:
 class QuestionResult:
     qid: str
     question_type: str
+    split: str
+    kind: str  # null | yesno | entity
+    gold: str  # the benchmark's answer
     is_null: bool
     refused: bool
-    answer_correct: bool | None  # entity answers only; yes/no and null answers are not judged
+    said: str | None  # yesno: the answer's Yes/No (None when it gave neither)
+    answer_correct: bool  # null: refused; yesno: the same Yes/No; entity: the gold answer named
+    confidence: float
     citation_ok: tuple[bool, ...]  # citation from a gold evidence document
     cited_gold_share: float | None  # share of gold documents cited
     latency_ms: float
@@ -130,9 +151,25 @@ class QuestionResult:
     scores: m.MultihopScores | None
 
 
+def judged_text(answer: Any) -> str:
+    """What an answer is judged on: its short answer when it gives one ("Yes", "Sam
+    Bankman-Fried"), else its whole text. Judging the short answer keeps a quote that happens
+    to hold the gold name from counting as an answer that named it."""
+    return str(getattr(answer, "short", None) or answer.text)
+
+
+def yes_or_no(answer: Any) -> str | None:
+    """"yes" or "no" when the answer (its short answer, else its first word) says so."""
+    if answer.refused:
+        return None
+    m_ = _FIRST_WORD.match(judged_text(answer))
+    word = m_.group(1).lower() if m_ else ""
+    return word if word in ("yes", "no") else None
+
+
 def score_question(q: Question, passages: Sequence[Any], answer: Any, latency_ms: float,
                    retrieve_ms: float) -> QuestionResult:
-    """Score one question from retrieve()'s passages (as returned) and answer()."""
+    """Score one question from the passages its answer used and the answer itself."""
     gold_docs = sorted({e.doc_id for e in q.evidence})
     scores = None
     if not q.is_null:
@@ -140,15 +177,25 @@ def score_question(q: Question, passages: Sequence[Any], answer: Any, latency_ms
             [p.text for p in passages], [passage_docs(p) for p in passages],
             [e.fact for e in q.evidence], gold_docs,
         )
-    judged = not q.is_null and not _YES_NO.match(q.answer.strip())
     cited = {d for c in answer.citations for d in (c.doc_id, *getattr(c, "also_in", ()))}
+    said = yes_or_no(answer) if q.kind == "yesno" else None
+    if q.kind == "null":
+        correct = bool(answer.refused)
+    elif q.kind == "yesno":
+        correct = said == q.answer.strip().rstrip(".").lower()
+    else:
+        correct = not answer.refused and m.mentions(judged_text(answer), q.answer)
     return QuestionResult(
         qid=q.qid,
         question_type=q.question_type,
+        split=q.split,
+        kind=q.kind,
+        gold=q.answer,
         is_null=q.is_null,
         refused=bool(answer.refused),
-        answer_correct=(not answer.refused and m.contains(answer.text, q.answer)) if judged
-        else None,
+        said=said,
+        answer_correct=correct,
+        confidence=float(answer.confidence),
         citation_ok=() if q.is_null else tuple(
             bool({c.doc_id, *getattr(c, "also_in", ())} & set(gold_docs))
             for c in answer.citations
@@ -168,11 +215,11 @@ def run_multihop(engine: Engine, questions: Sequence[Question],
     out = []
     for i, q in enumerate(questions, start=1):
         t0 = time.perf_counter()
-        passages = engine.retrieve(q.query, k=RETRIEVE_K)
-        t1 = time.perf_counter()
         answer = engine.answer(q.query)
-        t2 = time.perf_counter()
-        out.append(score_question(q, passages, answer, (t2 - t1) * 1000, (t1 - t0) * 1000))
+        t1 = time.perf_counter()
+        passages = used_passages(engine, q.query, answer, RETRIEVE_K)
+        out.append(score_question(q, passages, answer, (t1 - t0) * 1000,
+                                  float(answer.timings.get("retrieve_ms", 0.0))))
         if log and (i % 25 == 0 or i == len(questions)):
             log(f"[{i}/{len(questions)}] questions asked")
     return out
@@ -181,30 +228,36 @@ def run_multihop(engine: Engine, questions: Sequence[Question],
 def _group(rs: Sequence[QuestionResult]) -> dict[str, float | None]:
     scored = [r.scores for r in rs if r.scores is not None]
     non_null = [r for r in rs if not r.is_null]
+    yesno = [r for r in rs if r.kind == "yesno"]
     d: dict[str, float | None] = {"n": len(rs)}
     d.update(m.multihop_summary(scored))
+    d["answer_accuracy"] = m.rate(r.answer_correct for r in rs)
+    d["yesno_balanced_accuracy"] = m.balanced_accuracy(
+        [r.gold.strip().rstrip(".").lower() for r in yesno], [r.said for r in yesno])
+    d["entity_accuracy"] = m.rate(r.answer_correct for r in rs if r.kind == "entity")
     d["refusal_accuracy"] = m.refusal_accuracy([r.refused for r in rs if r.is_null])
     d["false_refusal_rate"] = m.false_refusal_rate([r.refused for r in non_null])
     return d
 
 
-def summarize_multihop(results: Sequence[QuestionResult]) -> dict[str, Any]:
-    """The paper's metrics on the non-null questions, refusal on the null ones, and the
-    seed-suite keys mapped onto them so one dashboard reads both suites."""
+def _block(results: Sequence[QuestionResult]) -> dict[str, Any]:
     metrics: dict[str, Any] = _group(results)
     non_null = [r for r in results if not r.is_null]
     chars = [c for r in non_null for c in r.passage_chars]
     lat = [r.latency_ms for r in results]
+    answered = [r for r in results if not r.refused]
+    conf, right = [r.confidence for r in answered], [r.answer_correct for r in answered]
+    table = m.calibration_table(conf, right)
     metrics.update(
         {
             "n_non_null": len(non_null),
             "n_null": len(results) - len(non_null),
+            "n_yesno": sum(r.kind == "yesno" for r in results),
+            "n_entity": sum(r.kind == "entity" for r in results),
             "hit_rate": metrics["Hits@10"],
             "mrr": metrics["MRR@10"],
-            # Extractive answers cannot say "Yes"; only entity answers are judged here.
-            "fact_accuracy": m.rate(r.answer_correct for r in results
-                                    if r.answer_correct is not None),
-            "n_fact_judged": sum(r.answer_correct is not None for r in results),
+            "answer_accuracy_non_null": m.rate(r.answer_correct for r in non_null),
+            "yesno_accuracy": m.rate(r.answer_correct for r in results if r.kind == "yesno"),
             "citation_precision": m.citation_precision(
                 [r.citation_ok for r in non_null if not r.refused]),
             "citation_recall": m.mean(r.cited_gold_share for r in non_null
@@ -214,14 +267,22 @@ def summarize_multihop(results: Sequence[QuestionResult]) -> dict[str, Any]:
             "p95_ms": m.percentile(lat, 95),
             "retrieve_p50_ms": m.percentile([r.retrieve_ms for r in results], 50),
             "retrieve_p95_ms": m.percentile([r.retrieve_ms for r in results], 95),
+            "ece": m.expected_calibration_error(table),
+            "auroc": m.auroc(conf, right),
         }
     )
     types = sorted({r.question_type for r in results})
     return {
-        "suite": "multihop",
         "metrics": metrics,
         "categories": {t: _group([r for r in results if r.question_type == t]) for t in types},
+        "calibration": [asdict(b) for b in table],
     }
+
+
+def summarize_multihop(results: Sequence[QuestionResult]) -> dict[str, Any]:
+    """The paper's retrieval metrics on the non-null questions, answer accuracy by kind,
+    refusal on the null ones; per split, dev as the headline."""
+    return by_split("multihop", results, _block)
 
 
 def result_dicts(results: Sequence[QuestionResult]) -> list[dict[str, Any]]:

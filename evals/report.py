@@ -11,12 +11,15 @@ from typing import Any
 
 SEED_COLUMNS = ("n", "hit_rate", "mrr", "fact_accuracy", "citation_precision",
                 "citation_recall", "refusal_accuracy", "false_refusal_rate")
-MULTIHOP_COLUMNS = ("n", "Hits@4", "Hits@10", "MRR@10", "MAP@10", "doc_recall@10",
-                    "all_evidence@10", "refusal_accuracy")
+MULTIHOP_COLUMNS = ("n", "Hits@10", "MRR@10", "all_evidence@10", "answer_accuracy",
+                    "yesno_balanced_accuracy", "entity_accuracy", "refusal_accuracy",
+                    "false_refusal_rate")
 HEADLINE = ("hit_rate", "mrr", "fact_accuracy", "citation_precision", "citation_recall",
-            "refusal_accuracy", "false_refusal_rate", "p50_ms", "p95_ms")
+            "refusal_accuracy", "false_refusal_rate", "auroc", "p50_ms", "p95_ms")
 MULTIHOP_HEADLINE = ("Hits@4", "Hits@10", "MRR@10", "MAP@10", "doc_recall@10",
-                     "all_evidence@10", "mean_passage_chars")
+                     "all_evidence@10", "mean_passage_chars", "answer_accuracy",
+                     "answer_accuracy_non_null", "yesno_accuracy", "yesno_balanced_accuracy",
+                     "entity_accuracy")
 
 
 def fmt(v: Any) -> str:
@@ -64,8 +67,10 @@ def json_line(summary: dict[str, Any]) -> str:
     """The one-line JSON object for ``--json``: the headline keys first, then the rest."""
     mets = summary["metrics"]
     keys = list(headline_keys(summary)) + [k for k in mets if k not in headline_keys(summary)]
-    obj = {"suite": summary["suite"]}
+    obj: dict[str, Any] = {"suite": summary["suite"], "split": summary.get("headline_split")}
     obj.update({k: _clean(mets.get(k)) for k in keys})
+    obj["splits"] = {s: {k: _clean(v) for k, v in b.items()}
+                     for s, b in (summary.get("splits") or {}).items()}
     obj["gate"] = summary.get("gate", {})
     return json.dumps(obj, ensure_ascii=False)
 
@@ -76,10 +81,18 @@ def _clean(v: Any) -> Any:
     return v
 
 
+def split_table(summary: dict[str, Any], markdown: bool = False) -> str:
+    """The headline metrics, one column per split run (train, dev)."""
+    splits = summary.get("splits") or {"all": summary["metrics"]}
+    rows = [[k, *(splits[s].get(k) for s in splits)] for k in headline_keys(summary)]
+    return table(rows, ["metric", *splits], markdown)
+
+
 def render_text(summary: dict[str, Any]) -> str:
-    mets = summary["metrics"]
-    parts = [f"== rag eval --suite {summary['suite']} ==", category_table(summary), ""]
-    parts.append(table([[k, mets.get(k)] for k in headline_keys(summary)], ["metric", "value"]))
+    head = summary.get("headline_split") or "all"
+    parts = [f"== rag eval --suite {summary['suite']} ==",
+             f"per category ({head}):", category_table(summary), ""]
+    parts.append(split_table(summary))
     if summary.get("calibration"):
         parts += ["", "calibration (answered questions):", calibration_table(summary)]
     gate = summary.get("gate") or {}
@@ -105,18 +118,17 @@ def write_report(out_dir: Path, summary: dict[str, Any], cases: list[dict[str, A
         json.dumps({"summary": summary, "cases": cases}, indent=2, ensure_ascii=False, default=str)
     )
     charts = _charts(out_dir, summary, cases)
-    mets = summary["metrics"]
     md = [
         f"# Eval report: {summary['suite']}",
         "",
         (f"Machine: {platform.machine()} / {platform.processor() or 'cpu'}, "
          f"Python {platform.python_version()}; {summary.get('when', '')}"),
         "",
-        "## Headline",
+        "## Headline (train and dev side by side; the gate reads dev)",
         "",
-        table([[k, mets.get(k)] for k in headline_keys(summary)], ["metric", "value"], True),
+        split_table(summary, markdown=True),
         "",
-        "## Per category",
+        f"## Per category ({summary.get('headline_split') or 'all'})",
         "",
         category_table(summary, markdown=True),
     ]

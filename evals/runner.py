@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 RETRIEVE_K = 10  # passages fetched for the retrieval metrics (MRR is @10)
 HIT_K = 5  # ``hit_rate`` is evidence-span hit@5
+SPLITS = ("train", "dev")  # tune and fit on train; report (and gate) on dev
 _CONTENT_MODULES = ("loader", "clean", "dedupe", "chunker")  # index/ modules shaping chunks
 
 
@@ -44,6 +45,7 @@ class Case:
     tags: tuple[str, ...]
     answerable: bool
     evidence_all: bool = False
+    split: str = "train"
 
 
 def load_cases(path: Path = CASES_PATH) -> list[Case]:
@@ -65,7 +67,10 @@ def load_cases(path: Path = CASES_PATH) -> list[Case]:
             tags=tuple(d.get("tags") or ()),
             answerable=bool(d["answerable"]),
             evidence_all=bool(d.get("evidence_all", False)),
+            split=str(d.get("split", "")),
         )
+        if case.split not in SPLITS:
+            raise ValueError(f"{path}:{n}: case {case.id} needs a split: one of {SPLITS}")
         if case.id in seen:
             raise ValueError(f"{path}:{n}: duplicate case id {case.id!r}")
         seen.add(case.id)
@@ -88,6 +93,7 @@ class CaseResult:
     question: str
     tags: tuple[str, ...]
     answerable: bool
+    split: str
     refused: bool
     answer: str
     confidence: float
@@ -131,6 +137,7 @@ def score_case(case: Case, passages: Sequence[Any], answer: Any, latency_ms: flo
         question=case.question,
         tags=case.tags,
         answerable=case.answerable,
+        split=case.split,
         refused=bool(answer.refused),
         answer=answer.text,
         confidence=float(answer.confidence),
@@ -153,20 +160,27 @@ def score_case(case: Case, passages: Sequence[Any], answer: Any, latency_ms: flo
     )
 
 
+def used_passages(engine: Engine, question: str, answer: Any, k: int) -> list[Any]:
+    """The passages the answer was built from (``Answer.passages``); a refused answer that
+    recorded none is scored on ``retrieve(question, k)``, the same retrieval it ran."""
+    return list(answer.passages) or engine.retrieve(question, k=k)
+
+
 def run_seeds(engine: Engine, cases: Sequence[Case], k: int = RETRIEVE_K,
               log: Callable[[str], None] | None = None) -> list[CaseResult]:
-    """Ask every case: ``retrieve(q, k)`` for the retrieval metrics, ``answer(q)`` for the
-    rest. One untimed warm-up call first so model loading does not land in the latencies."""
+    """Ask every case once with ``answer(q)``; the retrieval metrics score the passages the
+    answer used. One untimed warm-up call first so model loading does not land in the
+    latencies."""
     if cases:
         engine.answer(cases[0].question)
     results = []
     for i, case in enumerate(cases, start=1):
         t0 = time.perf_counter()
-        passages = engine.retrieve(case.question, k=k)
-        t1 = time.perf_counter()
         answer = engine.answer(case.question)
-        t2 = time.perf_counter()
-        results.append(score_case(case, passages, answer, (t2 - t1) * 1000, (t1 - t0) * 1000))
+        t1 = time.perf_counter()
+        passages = used_passages(engine, case.question, answer, k)
+        retrieve_ms = float(answer.timings.get("retrieve_ms", 0.0))
+        results.append(score_case(case, passages, answer, (t1 - t0) * 1000, retrieve_ms))
         if log:
             log(f"[{i}/{len(cases)}] {case.id} {'ok' if results[-1].correct else 'WRONG'}")
     return results
@@ -189,17 +203,18 @@ def _group_metrics(rs: Sequence[CaseResult]) -> dict[str, float | None]:
     }
 
 
-def summarize_seeds(results: Sequence[CaseResult]) -> dict[str, Any]:
-    """Headline metrics, per-category metrics and the calibration table."""
+def _seed_block(results: Sequence[CaseResult]) -> dict[str, Any]:
+    """Every metric of one split: headline, per category, calibration."""
     ans = [r for r in results if r.answerable]
     span = [r.span_rank for r in ans if r.evidence_recall is not None]
     docs = [r.doc_rank for r in ans]
     lat = [r.latency_ms for r in results]
     # Calibration is over the answers given: does confidence predict that an answer is right?
     answered = [r for r in results if not r.refused]
-    table = m.calibration_table([r.confidence for r in answered], [r.correct for r in answered])
-    summary: dict[str, Any] = _group_metrics(results)
-    summary.update(
+    conf, right = [r.confidence for r in answered], [r.correct for r in answered]
+    table = m.calibration_table(conf, right)
+    metrics: dict[str, Any] = _group_metrics(results)
+    metrics.update(
         {
             "n_answerable": len(ans),
             "n_unanswerable": len(results) - len(ans),
@@ -212,15 +227,33 @@ def summarize_seeds(results: Sequence[CaseResult]) -> dict[str, Any]:
             "p95_ms": m.percentile(lat, 95),
             "retrieve_p50_ms": m.percentile([r.retrieve_ms for r in results], 50),
             "ece": m.expected_calibration_error(table),
+            "auroc": m.auroc(conf, right),
         }
     )
     tags = sorted({t for r in results for t in r.tags})
     return {
-        "suite": "seeds",
-        "metrics": summary,
+        "metrics": metrics,
         "categories": {t: _group_metrics([r for r in results if t in r.tags]) for t in tags},
         "calibration": [asdict(b) for b in table],
     }
+
+
+def summarize_seeds(results: Sequence[CaseResult]) -> dict[str, Any]:
+    """Metrics per split (train and dev side by side); the headline is dev's."""
+    return by_split("seeds", results, _seed_block)
+
+
+def by_split(suite: str, results: Sequence[Any],
+             block: Callable[[Sequence[Any]], dict[str, Any]]) -> dict[str, Any]:
+    """``block`` computed for each split present. The headline (``metrics``, ``categories``,
+    ``calibration``: what the gate reads) is dev's when dev was run: train is where the
+    system is tuned, so only dev says how it does on questions nobody tuned for."""
+    splits = {s: block([r for r in results if r.split == s]) for s in SPLITS
+              if any(r.split == s for r in results)}
+    headline = splits.get("dev") or next(iter(splits.values()), block([]))
+    return {"suite": suite, "headline_split": "dev" if "dev" in splits else
+            next(iter(splits), None), "splits": {s: b["metrics"] for s, b in splits.items()},
+            **headline}
 
 
 # --- cached eval stores -----------------------------------------------------------------

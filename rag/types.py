@@ -108,12 +108,18 @@ class Answer:
     backend: str = "extractive"
     timings: dict[str, float] = field(default_factory=dict)
     unsupported: tuple[str, ...] = ()  # generated sentences dropped by the grounding check
+    short: str | None = None  # the short answer the text leads with: "Yes", "22 March 2024"
+    passages: tuple[Passage, ...] = ()  # what answering read, best first
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["citations"] = [asdict(c) for c in self.citations]
         for c in d["citations"]:
             c["also_in"] = list(c["also_in"])
+        # Where each passage lies (its text is the article's text between the offsets).
+        d["passages"] = [{"doc_id": p.doc_id, "chunk_id": p.chunk_id, "start": p.start,
+                          "end": p.end, "score": round(p.score, 4), "rank": p.rank}
+                         for p in self.passages]
         d["unsupported"] = list(self.unsupported)
         d["timings"] = {k: round(v, 2) for k, v in self.timings.items()}
         d["confidence"] = round(self.confidence, 4)

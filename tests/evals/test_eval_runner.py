@@ -118,7 +118,8 @@ def test_gates(tmp_path: Path) -> None:
 def test_shipped_benchmark_is_intact() -> None:
     multihop.verify_checksums(MULTIHOP_DIR)  # raises on a modified file
     qs = multihop.load_questions()
-    assert len(qs) == 300 and sum(q.is_null for q in qs) == 35
+    assert len(qs) == 2156 and sum(q.is_null for q in qs) == 254
+    assert sum(q.split == "dev" for q in qs) == 619 and len(multihop.load_corpus()) == 609
     docs = {d["doc_id"]: d["body"] for d in multihop.load_corpus()}
     for q in qs:
         for e in q.evidence:
