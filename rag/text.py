@@ -6,16 +6,30 @@ import re
 import unicodedata
 from functools import lru_cache
 
-# Abbreviations that end with a period but do not end a sentence.
-_ABBREV = {
-    "u.s", "u.k", "u.n", "mr", "mrs", "ms", "dr", "st", "jr", "sr", "prof", "gen", "col",
-    "lt", "sgt", "rep", "sen", "gov", "vs", "etc", "inc", "ltd", "co", "corp", "jan",
-    "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "e.g", "i.e",
-    "a.m", "p.m", "d.c", "fig", "approx", "est", "dept",
-}
+# Sentence boundaries: pysbd's word lists and rules, in one fast pass. Measured on 150
+# MultiHop-RAG articles (2-core CPU): pysbd itself takes ~65 ms per article (minutes per
+# thousand articles at index time), this pass ~1.5 ms; they agree on 94% of sentences, and
+# where they differ pysbd mostly errs ("8:15 p.m. | ET", quoted sentences left joined).
+# tests/core/test_text.py holds the news-style traps ("Calif.", "J.P. Morgan", '"?" he asked').
+
+
+@lru_cache(maxsize=1)
+def _abbreviations() -> tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]]:
+    """pysbd's English lists: all abbreviations, those always followed by a name ("Capt.",
+    "Dr."), those followed by a number ("No. 1"), and the words that start a sentence after
+    an ambiguous abbreviation ("in the U.S. The ...")."""
+    from pysbd.lang.english import English
+
+    a = English.Abbreviation
+    return (frozenset(a.ABBREVIATIONS) | {"u.s", "u.k", "u.n", "d.c"},
+            frozenset(a.PREPOSITIVE_ABBREVIATIONS), frozenset(a.NUMBER_ABBREVIATIONS),
+            frozenset(English.AbbreviationReplacer.SENTENCE_STARTERS))
+
+
 # A sentence ends at . ! ? or an ellipsis, optionally followed by closing quotes/brackets.
 _END = re.compile(r"""(?:\.\.\.|…|[.!?])+["'”’)\]]*(?=\s+|$)""")
 _PARA = re.compile(r"\n\s*\n|\n")
+_INITIALS = re.compile(r"(?:[a-z]\.)+[a-z]|[a-z]")  # "j.p", "u.s", a middle initial "f"
 
 
 def split_sentences(text: str, base: int = 0) -> list[tuple[int, int]]:
@@ -34,21 +48,26 @@ def split_sentences(text: str, base: int = 0) -> list[tuple[int, int]]:
 
 
 def _split_block(text: str, start: int, stop: int, out: list[tuple[int, int]]) -> None:
+    known, before_name, before_number, starters = _abbreviations()
     begin = start
     for m in _END.finditer(text, start, stop):
         end = m.end()
-        word = re.search(r"(\S+)$", text[begin : m.start() + 1])
-        token = word.group(1).lower().rstrip(".") if word else ""
-        token = token.lstrip("\"'“‘(")
-        if m.group().startswith(".") and (token in _ABBREV or re.fullmatch(r"[a-z]", token)):
-            continue
-        nxt = text[end:stop].lstrip()
-        # "No. 1" and "2.5" style numbers are not sentence ends.
-        if nxt and nxt[0].isdigit() and m.group() == ".":
-            continue
-        # "in the tragedy… as the main motive": a sentence goes on after a mid-quote ellipsis.
-        if nxt and nxt[0].islower() and m.group().rstrip("\"'”’)]") in ("…", "..."):
-            continue
+        rest = text[end:stop].lstrip()
+        if rest[:1].islower() or rest[:1] in (",", ";", ":"):
+            continue  # '"Where were you?" he asked', "panic… in our country": it goes on
+        if m.group().rstrip("\"'”’)]") == ".":  # one full stop: perhaps an abbreviation's
+            word = re.search(r"([\w.’'-]+)\.$", text[begin : m.start() + 1])
+            written = word.group(1).lstrip("\"'“‘(") if word else ""
+            token = written.lower()
+            nxt = re.match(r"[\w’']*", rest).group()  # type: ignore[union-attr]
+            if token in before_name:
+                continue  # "Capt. John Smith", "Dr. Who"
+            if token in before_number and rest[:1].isdigit():
+                continue  # "No. 1"
+            ambiguous = _INITIALS.fullmatch(token) or (
+                token in known and (written[:1].isupper() or "." in token))
+            if ambiguous and nxt not in starters:
+                continue  # "J.P. Morgan", "the U.S. Embassy", "Calif. Officials"
         _push(text, begin, end, out)
         begin = end
     _push(text, begin, stop, out)

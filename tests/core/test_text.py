@@ -64,3 +64,25 @@ def test_terms_fold_acronyms_and_stems() -> None:
     assert terms("When did the U.S. warn Russia?") == ["us", "warn", "russia"]
     assert terms("warned warnings") == ["warn", "warn"]
     assert terms("The United States and Russian officials") == ["us", "russia", "offici"]
+
+
+NEWS_LINES = [
+    ("The fire started in San Diego, Calif. on Monday. Officials said it spread fast.", 2),
+    ("Capt. John Smith led the team. He was praised.", 2),
+    ("She earned a Ph.D. in physics. Then she joined NASA.", 2),
+    ("J.P. Morgan said profits rose. Analysts agreed.", 2),
+    ('"Where were you?" he asked. She did not answer.', 2),
+    ("The U.S. Embassy to Moscow on March 7 warned its citizens. Russia said no.", 2),
+    ("He moved to the U.S. He liked it.", 2),
+    ("No. 1 seed lost 2.5 points. Fans left.", 2),
+    ("He said no. Officials agreed.", 2),
+    ("They wanted to “sow discord and panic… in our country and bring it down.”", 1),
+    ("Mr. Peskov said so. Dr. Who agreed at 5 p.m. on Friday. It was late.", 3),
+]
+
+
+def test_news_style_abbreviations_and_quotes_do_not_split_sentences() -> None:
+    for line, n in NEWS_LINES:
+        got = [line[s:e] for s, e in split_sentences(line)]
+        assert len(got) == n, got
+        assert got[-1].endswith((".", "”"))
