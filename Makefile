@@ -70,7 +70,7 @@ eval: install
 	$(RAG) eval --suite multihop --report reports/multihop
 
 eval-ci: install
-	$(RAG) eval --suite multihop --limit $(MULTIHOP_LIMIT)
+	$(RAG) eval --suite multihop --split dev --limit $(MULTIHOP_LIMIT)
 
 bench: install
 	$(RAG) bench

@@ -1,26 +1,38 @@
-"""Fit the refusal rule and the confidence model; write ``rag/calibration.json``.
+"""Fit the answer step's models on the TRAIN splits; write ``rag/models.json``.
 
-    python -m evals.calibrate [--no-multihop] [--dry-run]
+    python -m evals.calibrate [--limit N] [--dry-run]
 
-Data: the seed cases (answerable vs. not, and whether the extractive answer is right) and the
-MultiHop-RAG questions (null questions must be refused; the others hold an answer in the
-corpus). The refusal rule has three thresholds (``focus_min``, ``dense_min``, ``unknown_max``, see
-``rag.evidence.Calibration``), chosen by a grid search that first keeps the false-refusal
-rate on answerable seed questions at or under 3%, then maximises refusal accuracy on the
-unanswerable ones (seed and null). Confidence is a logistic regression over the same
-features, fitted to "answered correctly" on the seeds. Leave-one-out figures are printed so
-the fit is not judged on the data it saw alone.
+Data: the train split of the seed cases and of MultiHop-RAG (never dev: dev is what
+``rag eval`` reports). The models are fitted in the order answering runs them, each on the
+features the steps before it produce with the models fitted so far:
+
+1. ``sentence``: does a sentence of the retrieved passages hold the answer (a gold evidence
+   span or fact)?
+2. ``candidate``: is a typed candidate the gold answer?
+3. ``yesno``: is the answer to a yes/no (or two-option) question "Yes" (the first option)?
+   Its question-word features are the lemmas at least ``MIN_WORD_QUESTIONS`` train yes/no
+   questions use.
+4. ``answerable``: do the sources answer the question at all? Its refusal threshold is
+   chosen on train to balance refusing the unanswerable and answering the rest.
+5. ``confidence``: is the answer given right?
+
+Each is a scikit-learn logistic regression on standardised features or gradient-boosted trees,
+whichever has the lower 5-fold cross-validated log loss on train (folds grouped by question),
+with its regularisation (or size) chosen the same way. Cross-validated train
+figures are printed and recorded in the artefact; dev figures come from ``rag eval``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,155 +40,415 @@ from evals import MULTIHOP_DIR
 from evals import metrics as m
 from evals.cli import DEFAULT_CACHE, _seed_home
 from evals.runner import eval_settings, load_cases, stderr
-from rag import Engine
-from rag.backends import get_synthesizer
-from rag.evidence import CALIBRATION_PATH, FEATURES, Calibration
+from rag import prepare as prep
+from rag import typed, yesno
+from rag.decision import answerable_features, confidence_features
+from rag.engine import Engine
+from rag.models import MODELS_PATH, Features, Linear, Model, Models, Tree, Trees
+from rag.question import Query
 
-FRR_CAP = 0.03
 CACHE = Path(os.environ.get("RAG_EVAL_CACHE", DEFAULT_CACHE))
+MIN_WORD_QUESTIONS = 15
+C_GRID = (0.01, 0.1, 1.0)
+TREE_GRID = ((100, 3), (300, 3))  # (trees, depth)
+MIN_BALANCED = 20
+STAGES = ("sentence", "candidate", "yesno", "answerable", "confidence")
 
 
 @dataclass(frozen=True)
-class Row:
-    """One question's features and labels."""
+class Item:
+    """One train question with what its labels are judged by."""
 
     source: str  # seeds | multihop
+    qid: str
+    question: str
     answerable: bool
-    correct: bool  # answerable and the extractive answer matched (seeds only)
-    features: tuple[float, ...]
+    answers: tuple[str, ...]  # seeds: accepted-answer regexes
+    gold: str  # multihop: the benchmark's answer
+    gold_docs: frozenset[str]
+    evidence: tuple[str, ...]  # seeds: spans; multihop: facts
+    yes: bool | None  # the gold Yes/No, for yes/no questions
+
+    @property
+    def key(self) -> str:
+        """"suite:question": the fit's group (one question's rows stay in one fold)."""
+        return f"{self.source}:{self.qid}"
+
+    def holds(self, text: str) -> bool:
+        """Whether ``text`` names the gold answer."""
+        if self.source == "seeds":
+            return m.matches_any(self.answers, text)
+        return typed.matches(text, self.gold)
 
 
-def seed_rows(engine: Engine) -> list[Row]:
-    synth = get_synthesizer("extractive", engine.settings)
-    rows = []
-    for case in load_cases():
-        query, passages, evidence, decision, _ = engine.prepare(case.question)
-        ans = synth.answer(query.text, passages, engine.articles(), evidence)
-        ok = case.answerable and m.fact_correct(case.answers, ans.text, False)
-        rows.append(Row("seeds", case.answerable, bool(ok), decision.features))
-    return rows
+def seed_items(limit: int | None) -> list[Item]:
+    out = []
+    for c in load_cases():
+        if c.split != "train":
+            continue
+        yes = None
+        if "yes-no" in c.tags and c.answerable:
+            said_yes, said_no = (m.matches_any(c.answers, w) for w in ("Yes", "No"))
+            yes = said_yes if said_yes != said_no else None
+        out.append(Item("seeds", c.id, c.question, c.answerable, c.answers, "",
+                        frozenset(c.doc_ids), c.evidence, yes))
+    return out[:limit]
 
 
-def multihop_rows() -> list[Row]:
-    from evals import multihop, runner
+def multihop_items(limit: int | None) -> list[Item]:
+    from evals import multihop
 
-    data = MULTIHOP_DIR
-    corpus_sha = runner.sha256_files([data / "corpus.jsonl"])
-    settings = eval_settings(CACHE / "unused")
-    home = runner.cached_home(CACHE, "multihop", corpus_sha, settings,
-                              lambda s: multihop.index_corpus(multihop.load_corpus(data), s),
-                              stderr)
-    engine = Engine(eval_settings(home), auto_index=False)
-    rows = []
-    for q in multihop.load_questions(data):
-        *_, decision, _ = engine.prepare(q.query)
-        rows.append(Row("multihop", not q.is_null, False, decision.features))
-    return rows
+    qs = multihop.select(multihop.load_questions(MULTIHOP_DIR), limit, "train")
+    out = []
+    for q in qs:
+        gold = q.answer.strip().rstrip(".").lower()
+        out.append(Item("multihop", q.qid, q.query, not q.is_null, (), q.answer,
+                        frozenset(e.doc_id for e in q.evidence),
+                        tuple(e.fact for e in q.evidence),
+                        {"yes": True, "no": False}.get(gold)))
+    return out
 
 
-def rule_figures(rows: list[Row], cal: Calibration) -> dict[str, float]:
-    def rate(sel: list[Row], want_refused: bool) -> float:
-        if not sel:
-            return float("nan")
-        return sum(cal.refuses(r.features) == want_refused for r in sel) / len(sel)
-
-    seeds_a = [r for r in rows if r.source == "seeds" and r.answerable]
-    seeds_u = [r for r in rows if r.source == "seeds" and not r.answerable]
-    mh_a = [r for r in rows if r.source == "multihop" and r.answerable]
-    mh_u = [r for r in rows if r.source == "multihop" and not r.answerable]
-    return {"seed_refusal_accuracy": rate(seeds_u, True),
-            "seed_false_refusal_rate": 1 - rate(seeds_a, False),
-            "multihop_null_refusal_accuracy": rate(mh_u, True),
-            "multihop_false_refusal_rate": 1 - rate(mh_a, False)}
+def sentence_label(item: Item, ev: Any) -> bool:
+    """Whether a sentence holds the item's answer: a gold span (seeds) or overlaps a gold
+    fact (MultiHop-RAG), in a gold article."""
+    if not item.answerable or not ({ev.doc_id, *ev.passage.chunk.also_in} & item.gold_docs):
+        return False
+    if item.source == "seeds":
+        return any(m.contains(ev.text, e) for e in item.evidence) or (
+            not item.evidence and m.matches_any(item.answers, ev.text))
+    s = m.squash(ev.text)
+    return any(f in s or (len(s) > 40 and s in f) for f in map(m.squash, item.evidence))
 
 
-def fit_rule(rows: list[Row]) -> Calibration:
-    """The thresholds: FRR on answerable seeds <= FRR_CAP, then the most refusals of the
-    unanswerable questions, then the fewest false refusals on MultiHop-RAG, then the
-    loosest rule (lowest focus_min, highest unknown_max)."""
-    best: tuple[tuple[float, ...], Calibration] | None = None
-    unans = [r for r in rows if not r.answerable]
-    for unknown_max in np.arange(0.5, 1.01, 0.1):
-        for focus_min in np.arange(0.0, 0.81, 0.02):
-            for dense_min in np.arange(0.40, 1.01, 0.02):
-                cal = Calibration(focus_min=round(float(focus_min), 2),
-                                  dense_min=round(float(dense_min), 2),
-                                  unknown_max=round(float(unknown_max), 2))
-                f = rule_figures(rows, cal)
-                if f["seed_false_refusal_rate"] > FRR_CAP:
-                    continue
-                refused = sum(cal.refuses(r.features) for r in unans) / len(unans)
-                mh_frr = f["multihop_false_refusal_rate"]
-                key = (refused, -(0.0 if np.isnan(mh_frr) else mh_frr), -cal.focus_min,
-                       cal.unknown_max)
-                if best is None or key > best[0]:
-                    best = (key, cal)
-    if best is None:
-        raise SystemExit("no thresholds keep the seed false-refusal rate under the cap")
-    return best[1]
+def choice_yes(query: Query, item: Item) -> bool | None:
+    """For a two-option question whose gold answer is one of the options: is it the first?"""
+    if len(query.options) != 2 or not item.gold:
+        return None
+    a, b = (m.mentions(o, item.gold) or m.mentions(item.gold, o) for o in query.options)
+    return a if a != b else None
 
 
-def loo_rule(rows: list[Row]) -> dict[str, float]:
-    """Leave-one-out over the seed rows: refit without each, judge it."""
-    seeds = [i for i, r in enumerate(rows) if r.source == "seeds"]
-    right_u = wrong_a = n_u = n_a = 0
-    for i in seeds:
-        ref = fit_rule(rows[:i] + rows[i + 1 :]).refuses(rows[i].features)
-        if rows[i].answerable:
-            n_a += 1
-            wrong_a += ref
-        else:
-            n_u += 1
-            right_u += ref
-    return {"loo_seed_refusal_accuracy": right_u / max(1, n_u),
-            "loo_seed_false_refusal_rate": wrong_a / max(1, n_a)}
+def fit(name: str, x: Features, y: Sequence[bool], groups: Sequence[str]
+        ) -> tuple[Model, dict[str, Any]]:
+    """The better of a logistic regression (C from ``C_GRID``) and gradient-boosted trees
+    (``TREE_GRID``), judged by grouped 5-fold cross-validated log loss on train.
 
-
-def fit_confidence(rows: list[Row]) -> tuple[list[float], float]:
+    The two suites weigh the same in the fit, however many rows each brings (``groups`` are
+    "suite:question"): questions like the seeds' matter as much as MultiHop-RAG's; but only
+    when each suite has at least ``MIN_BALANCED`` rows of each label, so that a handful of
+    rows is never made to weigh as much as a thousand."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss, roc_auc_score
+    from sklearn.model_selection import GroupKFold
 
-    seeds = [r for r in rows if r.source == "seeds"]
-    x = np.array([r.features for r in seeds])
-    y = np.array([1 if r.correct else 0 for r in seeds])
-    clf = LogisticRegression(C=1.0, max_iter=5000).fit(x, y)
-    return [round(float(w), 4) for w in clf.coef_[0]], round(float(clf.intercept_[0]), 4)
+    X = x.values.astype(np.float64)
+    Y = np.array(y, dtype=int)
+    if len(set(Y)) < 2:
+        raise SystemExit(f"{name}: the train labels are all {Y[0]}; nothing to fit")
+    mean = X.mean(axis=0)
+    scale = X.std(axis=0)
+    scale[scale == 0] = 1.0
+    Z = (X - mean) / scale
+    folds = list(GroupKFold(n_splits=min(5, len(set(groups)))).split(Z, Y, groups))
+    suite = np.array([g.split(":", 1)[0] for g in groups])
+    W = np.ones(len(Y))
+    counts = [int(np.sum((suite == s) & (label == Y))) for s in set(suite) for label in (0, 1)]
+    if min(counts) >= MIN_BALANCED:
+        for s in set(suite):
+            W[suite == s] = len(Y) / (len(set(suite)) * np.sum(suite == s))
+
+    def linear(c: float) -> Any:
+        return LogisticRegression(C=c, max_iter=5000)
+
+    def trees(cfg: tuple[int, int]) -> Any:
+        return HistGradientBoostingClassifier(
+            max_iter=cfg[0], max_depth=cfg[1], learning_rate=0.1, min_samples_leaf=20,
+            l2_regularization=1.0, early_stopping=False, random_state=0)
+
+    candidates: list[tuple[str, Any]] = [("linear", c) for c in C_GRID] + [
+        ("trees", cfg) for cfg in TREE_GRID]
+    best: tuple[float, str, Any, np.ndarray] | None = None
+    for kind, param in candidates:
+        pred = np.zeros(len(Y))
+        for tr, te in folds:
+            if len(set(Y[tr])) < 2:
+                pred[te] = Y[tr].mean()
+                continue
+            clf = (linear(param) if kind == "linear" else trees(param)).fit(
+                Z[tr], Y[tr], sample_weight=W[tr])
+            pred[te] = clf.predict_proba(Z[te])[:, 1]
+        loss = float(log_loss(Y, np.clip(pred, 1e-6, 1 - 1e-6), sample_weight=W))
+        if best is None or loss < best[0]:
+            best = (loss, kind, param, pred)
+    assert best is not None
+    loss, kind, param, pred = best
+    if kind == "linear":
+        clf = linear(param).fit(Z, Y, sample_weight=W)
+        model: Model = Linear(x.names, tuple(map(float, mean)), tuple(map(float, scale)),
+                              tuple(map(float, clf.coef_[0])), float(clf.intercept_[0]))
+    else:
+        model = _export_trees(x.names, trees(param).fit(X, Y, sample_weight=W))
+    figures = {"n": int(len(Y)), "positives": int(Y.sum()), "model": kind, "param": str(param),
+               "suites_balanced": bool(len(set(W)) > 1),
+               "cv_log_loss": round(loss, 4),
+               "cv_auroc": round(float(roc_auc_score(Y, pred, sample_weight=W)), 4)}
+    stderr(f"{name}: {figures}")
+    return model, figures | {"_cv_pred": pred}
+
+
+def _export_trees(names: tuple[str, ...], clf: Any) -> Trees:
+    """scikit-learn's fitted trees as plain arrays (rag.models.Trees evaluates them)."""
+    out = []
+    for (pred,) in clf._predictors:  # noqa: SLF001 - sklearn keeps the fitted trees here
+        n = pred.nodes
+        leaf = n["is_leaf"].astype(bool)
+        out.append(Tree(tuple(int(f) if not lf else -1 for f, lf in zip(n["feature_idx"], leaf)),
+                        tuple(float(t) for t in n["num_threshold"]),
+                        tuple(int(v) for v in n["left"]), tuple(int(v) for v in n["right"]),
+                        tuple(float(v) for v in n["value"])))
+    return Trees(names, float(np.ravel(clf._baseline_prediction)[0]), tuple(out))  # noqa: SLF001
+
+
+def _stack(parts: list[Features]) -> Features:
+    names = parts[0].names
+    return Features(names, np.concatenate([p.values for p in parts]).astype(np.float32))
+
+
+class Calibrator:
+    """Runs the train questions through answering, one fitted step at a time."""
+
+    def __init__(self, items: list[Item], engines: dict[str, Engine]) -> None:
+        self.items = items
+        self.engines = engines
+        self.models = Models()
+        self.gathered: dict[str, prep.Gathered] = {}
+        self.figures: dict[str, Any] = {}
+        self.thresholds: dict[str, float] = {}
+
+    def _gathered(self, item: Item) -> prep.Gathered:
+        key = f"{item.source}:{item.qid}"
+        if key not in self.gathered:
+            engine = self.engines[item.source]
+            self.gathered[key] = prep.gather(engine.parts, item.question,
+                                             engine.settings.top_k)
+        return self.gathered[key]
+
+    def _each(self, what: str, fn: Callable[[Item], None]) -> None:
+        for i, item in enumerate(self.items, start=1):
+            fn(item)
+            if i % 200 == 0 or i == len(self.items):
+                stderr(f"  {what}: {i}/{len(self.items)}")
+
+    def _set(self, name: str, model: Model, figures: dict[str, Any]) -> None:
+        figures.pop("_cv_pred", None)
+        self.figures[name] = figures
+        self.models = Models({**self.models.fitted, name: model}, dict(self.thresholds))
+
+    def sentence(self) -> None:
+        xs, ys, gs = [], [], []
+
+        def one(item: Item) -> None:
+            g = self._gathered(item)
+            if not g.sentences.sentences:
+                return
+            xs.append(g.sentences.features)
+            ys.extend(sentence_label(item, ev) for ev in g.sentences.sentences)
+            gs.extend([item.key] * len(g.sentences.sentences))
+
+        self._each("sentences", one)
+        self._set("sentence", *fit("sentence", _stack(xs), ys, gs))
+
+    def candidate(self) -> None:
+        xs, ys, gs = [], [], []
+
+        def one(item: Item) -> None:
+            if not item.answerable or item.yes is not None:
+                return
+            engine = self.engines[item.source]
+            g = self._gathered(item)
+            found = prep.candidates_of(engine.parts, g, prep.ranked_evidence(g, self.models))
+            if not len(found.features):
+                return
+            xs.append(found.features)
+            ys.extend(item.holds(c.text) for c in found.candidates)
+            gs.extend([item.key] * len(found.candidates))
+
+        self._each("candidates", one)
+        self._set("candidate", *fit("candidate", _stack(xs), ys, gs))
+
+    def yesno(self) -> None:
+        labelled: list[tuple[Item, bool]] = []
+        for item in self.items:
+            g = self._gathered(item)
+            if g.query.kind not in ("yesno", "choice"):
+                continue
+            label = item.yes if item.yes is not None else choice_yes(g.query, item)
+            if label is not None:
+                labelled.append((item, label))
+        counts = Counter(w for item, _ in labelled
+                         for w in yesno.question_words(self._gathered(item).query))
+        words = tuple(sorted(f"{yesno.WORD_PREFIX}{w}" for w, n in counts.items()
+                             if n >= MIN_WORD_QUESTIONS))
+        xs, ys, gs = [], [], []
+        for item, label in labelled:
+            engine = self.engines[item.source]
+            g = self._gathered(item)
+            xs.append(prep.yesno_features(engine.parts, g, prep.ranked_evidence(g, self.models),
+                                          words))
+            ys.append(label)
+            gs.append(item.key)
+        model, figures = fit("yesno", _stack(xs), ys, gs)
+        pred = figures["_cv_pred"]
+        y = np.array(ys)
+        # "Yes" above the threshold that best balances the yes and the no recall (CV, train).
+        best_t, best_b = 0.5, -1.0
+        for t in np.arange(0.2, 0.81, 0.01):
+            b = (np.mean(pred[y] >= t) + np.mean(pred[~y] < t)) / 2
+            if b > best_b:
+                best_t, best_b = float(t), float(b)
+        self.thresholds["yes_above"] = round(best_t, 2)
+        figures["cv_balanced_accuracy"] = round(best_b, 4)
+        figures["words"] = len(words)
+        stderr(f"yesno: threshold {best_t:.2f}, CV balanced accuracy {best_b:.3f}")
+        self._set("yesno", model, figures)
+
+    def answerable(self) -> None:
+        xs, ys, gs, src = [], [], [], []
+
+        def one(item: Item) -> None:
+            engine = self.engines[item.source]
+            g = self._gathered(item)
+            evidence = prep.ranked_evidence(g, self.models)
+            ranked = typed.rank(prep.candidates_of(engine.parts, g, evidence),
+                                self.models.get("candidate"))
+            yes = prep.yes_probability(engine.parts, g, evidence, self.models)
+            xs.append(answerable_features(g.query, g.sentences, evidence, ranked,
+                                          engine.retriever.lexical_index().df, yes))
+            ys.append(item.answerable)
+            gs.append(item.key)
+            src.append(item.source)
+
+        self._each("answerable", one)
+        model, figures = fit("answerable", _stack(xs), ys, gs)
+        pred, y, src_a = figures["_cv_pred"], np.array(ys), np.array(src)
+
+        def rates(t: float) -> dict[str, float]:
+            out = {}
+            for s in ("seeds", "multihop"):
+                sel = src_a == s
+                una, ans = sel & ~y, sel & y
+                out[f"{s}_refusal_accuracy"] = float(np.mean(pred[una] < t)) if una.any() else 1.0
+                out[f"{s}_false_refusal_rate"] = float(np.mean(pred[ans] < t)) if ans.any() else 0.0
+            return out
+
+        # The threshold with the best mean of refusing the unanswerable and answering the
+        # answerable, over both suites (cross-validated probabilities, train only).
+        best_t, best_v = 0.5, -1.0
+        for t in np.arange(0.05, 0.96, 0.01):
+            r = rates(float(t))
+            v = np.mean([r["seeds_refusal_accuracy"], 1 - r["seeds_false_refusal_rate"],
+                         r["multihop_refusal_accuracy"], 1 - r["multihop_false_refusal_rate"]])
+            if v > best_v:
+                best_t, best_v = float(t), float(v)
+        self.thresholds["refuse_below"] = round(best_t, 2)
+        figures["cv_at_threshold"] = {k: round(v, 4) for k, v in rates(best_t).items()}
+        stderr(f"answerable: refuse below {best_t:.2f}: {figures['cv_at_threshold']}")
+        self._set("answerable", model, figures)
+
+    def confidence(self) -> None:
+        from rag.extractive import ExtractiveSynthesizer
+
+        xs, ys, gs = [], [], []
+
+        def one(item: Item) -> None:
+            if not item.answerable:
+                return
+            engine = self.engines[item.source]
+            g = self._gathered(item)
+            evidence = prep.ranked_evidence(g, self.models)
+            ranked = typed.rank(prep.candidates_of(engine.parts, g, evidence),
+                                self.models.get("candidate"))
+            yes = prep.yes_probability(engine.parts, g, evidence, self.models)
+            feats = answerable_features(g.query, g.sentences, evidence, ranked,
+                                        engine.retriever.lexical_index().df, yes)
+            p = float(self.models.fitted["answerable"].prob(feats)[0])
+            if p < self.thresholds["refuse_below"]:
+                return  # refused: no answer to be sure of
+            from rag.decision import Decision
+
+            prepared = prep.Prepared(g.query, g.passages, tuple(evidence), tuple(ranked), yes,
+                                     Decision(False, p, p, feats))
+            ans = ExtractiveSynthesizer(models=self.models).answer(prepared,
+                                                                   engine.articles())
+            xs.append(confidence_features(g.query, p, feats, ranked, yes))
+            ys.append(judge(item, ans))
+            gs.append(item.key)
+
+        self._each("confidence", one)
+        self._set("confidence", *fit("confidence", _stack(xs), ys, gs))
+
+
+def judge(item: Item, answer: Any) -> bool:
+    """Whether an answer is right, as ``rag eval`` judges it."""
+    if item.source == "seeds":
+        return m.fact_correct(item.answers, answer.text, answer.refused)
+    from evals.multihop import judged_text, yes_or_no
+
+    if item.yes is not None:
+        return yes_or_no(answer) == ("yes" if item.yes else "no")
+    return not answer.refused and m.mentions(judged_text(answer), item.gold)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m evals.calibrate",
                                 description=(__doc__ or "").split("\n")[0])
+    p.add_argument("--limit", type=int, help="at most N MultiHop-RAG train questions "
+                   "(stratified; for a quick look, not for the shipped models)")
     p.add_argument("--no-multihop", action="store_true", help="fit on the seed cases only")
-    p.add_argument("--loo", action="store_true", help="also print leave-one-out figures (slow)")
     p.add_argument("--dry-run", action="store_true", help="print, do not write the file")
+    p.add_argument("--out", type=Path, default=MODELS_PATH, help="where to write the models")
+    p.add_argument("--from-stage", choices=STAGES, default=STAGES[0],
+                   help="keep the models of the earlier stages from --out and refit from this "
+                   "one on (when only later features changed)")
     args = p.parse_args(argv)
 
-    home = _seed_home(CACHE, stderr)
-    rows = seed_rows(Engine(eval_settings(home), auto_index=False))
+    from evals import multihop, runner
+
+    engines = {"seeds": Engine(eval_settings(_seed_home(CACHE, stderr)), auto_index=False,
+                               models=Models())}
+    items = seed_items(None)
     if not args.no_multihop:
-        rows += multihop_rows()
-    before = Calibration.load()
-    rule = fit_rule(rows)
-    weights, bias = fit_confidence(rows)
-    figures = {
-        "before": rule_figures(rows, before),
-        "after": rule_figures(rows, rule),
-    }
-    if args.loo:
-        figures["leave_one_out"] = loo_rule(rows)
-    out = {
-        "focus_min": rule.focus_min, "dense_min": rule.dense_min,
-        "unknown_max": rule.unknown_max, "weights": weights, "bias": bias,
-        "features": list(FEATURES),
-        "fitted_on": (f"{sum(r.source == 'seeds' for r in rows)} seed cases, "
-                      f"{sum(r.source == 'multihop' for r in rows)} MultiHop-RAG questions, "
-                      f"{date.today().isoformat()}"),
-        "figures": {k: {n: None if np.isnan(v) else round(v, 3) for n, v in f.items()}
-                    for k, f in figures.items()},
-    }
-    print(json.dumps(out, indent=2))
-    if not args.dry_run:
-        Path(CALIBRATION_PATH).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {CALIBRATION_PATH}", file=sys.stderr)
+        data = MULTIHOP_DIR
+        sha = runner.sha256_files([data / "corpus.jsonl"])
+        home = runner.cached_home(CACHE, "multihop", sha, eval_settings(CACHE / "unused"),
+                                  lambda s: multihop.index_corpus(multihop.load_corpus(data), s),
+                                  stderr)
+        engines["multihop"] = Engine(eval_settings(home), auto_index=False, models=Models())
+        items += multihop_items(args.limit)
+    cal = Calibrator(items, engines)
+    start = STAGES.index(args.from_stage)
+    if start:
+        kept = Models.load(args.out)
+        cal.models = Models({k: v for k, v in kept.fitted.items() if k in STAGES[:start]},
+                            dict(kept.thresholds))
+        cal.thresholds = {k: v for k, v in kept.thresholds.items()
+                          if (k == "yes_above" and start > STAGES.index("yesno"))}
+        cal.figures = {k: v for k, v in kept.figures.items() if k in STAGES[:start]}
+    for step in STAGES[start:]:
+        getattr(cal, step)()
+    counts = Counter(i.source for i in items)
+    models = Models(cal.models.fitted, cal.thresholds,
+                    fitted_on=(f"train splits: {counts['seeds']} seed cases, "
+                               f"{counts['multihop']} MultiHop-RAG questions; "
+                               f"{date.today().isoformat()}"),
+                    figures=cal.figures)
+    if args.dry_run:
+        print(models.to_json()["figures"])
+        return 0
+    models.save(args.out)
+    print(f"wrote {args.out} (fingerprint {models.fingerprint})", file=sys.stderr)
     return 0
 
 

@@ -141,6 +141,8 @@ class QuestionResult:
     is_null: bool
     refused: bool
     said: str | None  # yesno: the answer's Yes/No (None when it gave neither)
+    short: str | None  # the short answer given
+    answer: str  # the answer's text
     answer_correct: bool  # null: refused; yesno: the same Yes/No; entity: the gold answer named
     confidence: float
     citation_ok: tuple[bool, ...]  # citation from a gold evidence document
@@ -194,6 +196,8 @@ def score_question(q: Question, passages: Sequence[Any], answer: Any, latency_ms
         is_null=q.is_null,
         refused=bool(answer.refused),
         said=said,
+        short=getattr(answer, "short", None),
+        answer=answer.text,
         answer_correct=correct,
         confidence=float(answer.confidence),
         citation_ok=() if q.is_null else tuple(

@@ -278,13 +278,16 @@ def index_fingerprint(settings: Settings) -> str:
 
     import index as index_pkg
     from index import pipeline
-    from rag import store, text
+    from rag import nlp, sentences, store, text
 
     root = Path(index_pkg.__file__).resolve().parent
     h = hashlib.sha256()
     h.update(f"{settings.embed_model}|{settings.chunk_tokens}|{store.SCHEMA}|".encode())
-    h.update(f"{getattr(text, 'ANALYZER', '')}|{getattr(index_pkg, 'INDEX_VERSION', '')}|".encode())
+    h.update(f"{text.ANALYZER}|{nlp.NLP_VERSION}|".encode())
     h.update(inspect.getsource(pipeline.embed_text).encode())
+    h.update(inspect.getsource(text.split_sentences).encode())
+    h.update(inspect.getsource(text._split_block).encode())
+    h.update(inspect.getsource(sentences.build_sentences).encode())
     for name in _CONTENT_MODULES:
         p = root / f"{name}.py"
         if p.exists():

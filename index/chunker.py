@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from rag.text import split_sentences
 from rag.types import Article, Chunk
 
 TokenCounter = Callable[[list[str]], list[int]]
@@ -27,7 +26,7 @@ def chunk_article(article: Article, count_tokens: TokenCounter, max_tokens: int 
     text = article.text
     title_cost = count_tokens([article.title])[0] + 4 if article.title else 0
     budget = max(32, max_tokens - title_cost)
-    spans = _fit(text, split_sentences(text), count_tokens, budget)
+    spans = _fit(text, list(article.sentences()), count_tokens, budget)
     costs = count_tokens([text[s:e] for s, e in spans]) if spans else []
 
     chunks: list[Chunk] = []

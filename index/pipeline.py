@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -15,6 +15,8 @@ from index.loader import SourceDoc, load_paths
 from rag.embeddings import get_embedder
 from rag.errors import IngestError, StoreError
 from rag.lexical import build_lexical
+from rag.nlp import annotate
+from rag.sentences import SentenceIndex, build_sentences, sentences_dir
 from rag.settings import Settings
 from rag.store import Store, index_lock, store_error
 from rag.types import Article, Chunk
@@ -89,7 +91,7 @@ def index_documents(docs: Iterable[SourceDoc], settings: Settings, progress: boo
                 if c.doc_id in existing:  # it was indexed on its own before: fold it in
                     store.remove_article(c.doc_id)
             old = existing.get(canon.doc_id)
-            if old and old.content_hash == canon.content_hash:
+            if old and old.content_hash == canon.content_hash and old.annotation is not None:
                 if old.also_published_as != canon.also_published_as:
                     store.put_record(canon)
                 if canon.doc_id in incoming_ids:
@@ -106,6 +108,7 @@ def index_documents(docs: Iterable[SourceDoc], settings: Settings, progress: boo
             "\n".join(sorted(c.chunk_id for c in chunks)).encode()).hexdigest()[:16]
         try:
             build_lexical(chunks, settings.home, fingerprint)
+            _sentence_vectors(store.articles(max_age=0), settings, fingerprint)
             store.commit(fingerprint)
         except StoreError:
             raise
@@ -151,7 +154,7 @@ def _write(store: Store, articles: list[Article], settings: Settings, progress: 
         group.clear()
 
     pending = 0
-    for art in articles:
+    for art in _annotated(articles):
         chunks = chunk_article(art, emb.count_tokens, max_tokens=settings.chunk_tokens)
         group.append((art, chunks))
         written += len(chunks)
@@ -164,6 +167,26 @@ def _write(store: Store, articles: list[Article], settings: Settings, progress: 
     if bar:
         bar.close()
     return written
+
+
+def _annotated(articles: list[Article], batch: int = 32) -> Iterator[Article]:
+    """``articles`` with their sentences and named entities (rag.nlp), a batch at a time."""
+    for i in range(0, len(articles), batch):
+        group = articles[i : i + batch]
+        for art, ann in zip(group, annotate([a.text for a in group])):
+            yield replace(art, annotation=ann)
+
+
+def _sentence_vectors(articles: dict[str, Article], settings: Settings,
+                      fingerprint: str) -> None:
+    """Embed the sentences of new and changed articles and save every article's vectors
+    beside the lexical index, under the run's fingerprint."""
+    folder = sentences_dir(settings.home)
+    try:
+        previous: SentenceIndex | None = SentenceIndex.load(folder)
+    except (FileNotFoundError, ValueError, KeyError, OSError):
+        previous = None
+    build_sentences(articles, get_embedder().embed, fingerprint, previous).save(folder)
 
 
 def embed_text(title: str, text: str) -> str:
@@ -187,3 +210,4 @@ def _drop(settings: Settings) -> None:
     else:
         shutil.rmtree(settings.home / "chroma", ignore_errors=True)
     shutil.rmtree(settings.home / "bm25", ignore_errors=True)
+    shutil.rmtree(settings.home / "sentences", ignore_errors=True)

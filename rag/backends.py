@@ -7,36 +7,32 @@ installed costs nothing until asked for, and then fails with the install command
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from rag.errors import BackendError
 
 if TYPE_CHECKING:
-    from rag.evidence import Evidence
+    from rag.prepare import Prepared
     from rag.settings import Settings
-    from rag.types import Answer, Article, Passage
+    from rag.types import Answer, Article
 
 
 class Synthesizer(Protocol):
-    """Turns retrieved passages into a cited answer. Refusal is decided before it is called.
+    """Turns a prepared question into a cited answer. Refusal is decided before it is called.
 
-    ``evidence`` is the engine's scored sentences for this question (best first): the
-    extractive backend composes from it; an LLM backend may use it for its fallback answer
-    (``ExtractiveSynthesizer(settings).answer(question, passages, articles, evidence)``).
+    ``prepared`` holds the question analysed once, the passages, the ranked evidence, the
+    typed candidates and the yes/no reading: the extractive backend composes from them; an
+    LLM backend prompts with the passages and falls back to the extractive answer
+    (``ExtractiveSynthesizer(settings).answer(prepared, articles)``).
     """
 
     name: str
 
-    def answer(
-        self, question: str, passages: list[Passage], articles: Mapping[str, Article],
-        evidence: Sequence[Evidence] | None = None,
-    ) -> Answer: ...
+    def answer(self, prepared: Prepared, articles: Mapping[str, Article]) -> Answer: ...
 
-    def stream(
-        self, question: str, passages: list[Passage], articles: Mapping[str, Article],
-        evidence: Sequence[Evidence] | None = None,
-    ) -> Iterator[str | Answer]:
+    def stream(self, prepared: Prepared, articles: Mapping[str, Article]
+               ) -> Iterator[str | Answer]:
         """Yield text deltas as they come, then the final checked ``Answer`` last."""
         ...
 

@@ -96,6 +96,9 @@ class _Onnx:
         opts.intra_op_num_threads = 2  # the machine's cores; more only adds contention
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        # Idle threads sleep instead of spinning: on a busy 2-core machine (a server beside
+        # an indexer, or CI) spinning threads burn the cores the other work needs.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         tok = Tokenizer.from_file(str(model_path() / "tokenizer.json"))
         tok.enable_truncation(MAX_TOKENS)
@@ -104,10 +107,18 @@ class _Onnx:
         self.pad_id = tok.token_to_id("[PAD]") or 0
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        return self.encode_spans(texts, [[] for _ in texts], batch_size)[0]
+
+    def encode_spans(self, texts: list[str], spans: list[list[tuple[int, int]]],
+                     batch_size: int) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
+        """One vector per text and, from the same pass, one per character span of it: the
+        mean of the span's token vectors in the context of the whole text ("late chunking"),
+        None for a span none of whose tokens the model read."""
         enc = self.tok.encode_batch(texts)
         # Batches of similar length waste little compute on padding.
         order = sorted(range(len(texts)), key=lambda i: len(enc[i].ids))
         out = np.zeros((len(texts), DIM), dtype=np.float32)
+        pooled: list[list[np.ndarray | None]] = [[] for _ in texts]
         for b in range(0, len(order), batch_size):
             idx = order[b : b + batch_size]
             width = max(len(enc[i].ids) for i in idx)
@@ -122,7 +133,27 @@ class _Onnx:
             m = mask[..., None].astype(np.float32)
             vec = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
             out[idx] = vec / np.clip(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12, None)
-        return out
+            for r, i in enumerate(idx):
+                if spans[i]:
+                    pooled[i] = _pool(hidden[r], enc[i].offsets, spans[i])
+        return out, pooled
+
+
+def _pool(hidden: np.ndarray, offsets: list[tuple[int, int]], spans: list[tuple[int, int]]
+          ) -> list[np.ndarray | None]:
+    """Mean-pooled, normalised token vectors of each character span."""
+    starts = np.array([a for a, _ in offsets])
+    ends = np.array([b for _, b in offsets])
+    real = ends > starts  # [CLS], [SEP] and padding have empty offsets
+    out: list[np.ndarray | None] = []
+    for s, e in spans:
+        sel = real & (starts >= s) & (ends <= e)
+        if not sel.any():
+            out.append(None)
+            continue
+        v = hidden[: len(offsets)][sel].mean(axis=0)
+        out.append(v / (np.linalg.norm(v) or 1.0))
+    return out
 
 
 def export_onnx(path: Path | None = None, reference: _Torch | None = None) -> Path:

@@ -11,20 +11,10 @@ from typing import Any
 from rag.backends import get_synthesizer
 from rag.embeddings import get_embedder
 from rag.errors import IndexNotFound, InvalidQuestion
-from rag.evidence import (
-    Decision,
-    Evidence,
-    Query,
-    SentenceCache,
-    Speller,
-    analyze,
-    decide,
-    from_sources,
-    named_sources,
-    score_sentences,
-    without,
-)
 from rag.lexical import LexicalIndex
+from rag.models import Models, shipped
+from rag.prepare import Parts, Prepared, prepare
+from rag.question import Query, Speller, english_words
 from rag.retrieval import Retriever
 from rag.settings import MAX_QUESTION_CHARS, Settings
 from rag.store import Store
@@ -50,16 +40,17 @@ def check_question(question: object) -> str:
 class Engine:
     """Answers questions from one store. Thread-safe; open it once and reuse it."""
 
-    def __init__(self, settings: Settings | None = None, *, auto_index: bool = True) -> None:
+    def __init__(self, settings: Settings | None = None, *, auto_index: bool = True,
+                 models: Models | None = None) -> None:
         self.settings = settings or Settings.from_env()
         self.auto_index = auto_index
         self.embedder = get_embedder()
+        self.models = models or shipped()
         self._store: Store | None = None
         self._retriever: Retriever | None = None
-        self._sentences = SentenceCache(self.embedder)
         self._lock = threading.Lock()
         self._speller_for: LexicalIndex | None = None
-        self._speller_obj = Speller(())
+        self._speller_obj: Speller | None = None
 
     # -- opening -------------------------------------------------------------------------
 
@@ -99,10 +90,15 @@ class Engine:
     def _speller(self, lexical: LexicalIndex) -> Speller:
         """The spelling corrector for the current vocabulary, built once per lexical index."""
         with self._lock:
-            if self._speller_for is not lexical:
-                self._speller_obj = Speller(lexical.df)
+            if self._speller_obj is None or self._speller_for is not lexical:
+                self._speller_obj = Speller(lexical.words, english_words())
                 self._speller_for = lexical
             return self._speller_obj
+
+    @property
+    def parts(self) -> Parts:
+        """What preparing an answer reads, for ``rag.prepare`` (and the calibration)."""
+        return Parts(self.retriever, self.embedder, self.articles, self._speller)
 
     def reload(self) -> None:
         """Forget cached handles (after an indexing run in this process)."""
@@ -133,28 +129,10 @@ class Engine:
 
     # -- answering -----------------------------------------------------------------------
 
-    def prepare(self, question: str, k: int | None = None
-                ) -> tuple[Query, list[Passage], list[Evidence], Decision, dict[str, float]]:
-        """Retrieve and weigh the evidence: everything needed before a synthesizer runs."""
+    def prepare(self, question: str, k: int | None = None) -> Prepared:
+        """Analyse, retrieve and weigh the evidence: everything a synthesizer needs."""
         q = check_question(question)
-        k = max(1, int(k or self.settings.top_k))
-        t0 = time.perf_counter()
-        retriever = self.retriever
-        lexical = retriever.lexical_index()
-        query = analyze(q, lexical.df, self._speller(lexical))
-        vec = self.embedder.embed([q])[0]
-        passages = retriever.retrieve(q, k=k, vector=vec, lexical_terms=list(query.terms))
-        t1 = time.perf_counter()
-        sources = named_sources(q, self.articles(), passages)
-        if sources.docs:  # "the Daily Express says": the name finds the article, not the fact
-            query = without(query, sources)
-        evidence = score_sentences(query, vec, passages, self._sentences, lexical.idf)
-        if sources.docs:
-            evidence = from_sources(evidence, sources)
-        decision = decide(query, evidence, lexical.df, articles=self.articles())
-        t2 = time.perf_counter()
-        return query, passages, evidence, decision, {
-            "retrieve_ms": (t1 - t0) * 1000, "evidence_ms": (t2 - t1) * 1000}
+        return prepare(self.parts, q, max(1, int(k or self.settings.top_k)), self.models)
 
     def answer(self, question: str, k: int | None = None, backend: str | None = None) -> Answer:
         """A cited answer, or a refusal when the articles hold none."""
@@ -171,41 +149,39 @@ class Engine:
         t0 = time.perf_counter()
         name = backend or self.settings.backend
         synth = get_synthesizer(name, self.settings)  # an unknown backend fails before work
-        query, passages, evidence, decision, timings = self.prepare(question, k)
+        prepared = self.prepare(question, k)
+        decision = prepared.decision
         if decision.refuse:
-            ans = Answer(question=query.text, text=refusal_text(query, passages),
-                         refused=True, confidence=decision.confidence, backend=name)
+            ans = Answer(question=prepared.query.text, text=refusal_text(prepared.query,
+                                                                         self.retriever),
+                         refused=True, confidence=decision.confidence, backend=name,
+                         passages=prepared.passages)
             yield ans.text
         else:
             ans = None
-            for item in synth.stream(query.text, passages, self.articles(), evidence):
+            for item in synth.stream(prepared, self.articles()):
                 if isinstance(item, Answer):
                     ans = item
                 else:
                     yield item
             assert ans is not None
-            ans = _with(ans, confidence=decision.confidence)
+            ans = replace(ans, confidence=decision.confidence, passages=prepared.passages)
+        timings = dict(prepared.timings)
         timings["total_ms"] = (time.perf_counter() - t0) * 1000
-        yield _with(ans, timings={**ans.timings, **timings})
+        yield replace(ans, timings={**ans.timings, **timings})
 
 
-def refusal_text(query: Query, passages: list[Passage]) -> str:
-    """A plain refusal that names what the articles lack, when that is clear."""
+def refusal_text(query: Query, retriever: Retriever) -> str:
+    """A refusal in one sentence, naming what the collection lacks when that is clear."""
+    if query.kind in ("yesno", "choice"):
+        return "The articles don't say."
+    df = retriever.lexical_index().df
     from rag.text import terms
 
-    found: set[str] = set()
-    for p in passages[:5]:
-        found |= set(terms(f"{p.title} {p.text}"))
-    missing = [w for w in query.text.replace("?", " ").split()
-               if w[:1].isupper() and terms(w) and not set(terms(w)) & found
-               and w.lower() not in {"when", "what", "who", "where", "why", "how", "which"}]
+    missing = [n for n in query.names if terms(n) and not any(df.get(t) for t in terms(n))]
     if missing:
-        return f"{REFUSAL} None of the indexed articles mentions {', '.join(missing[:3])}."
-    return f"{REFUSAL} None of the indexed articles contains a passage that answers it."
-
-
-def _with(ans: Answer, **changes: Any) -> Answer:
-    return replace(ans, **changes)
+        return f"None of the articles mentions {', '.join(missing[:3])}."
+    return f"{REFUSAL}"
 
 
 _default: Engine | None = None

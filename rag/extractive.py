@@ -1,286 +1,182 @@
-"""The default, offline synthesizer: answers with the source sentences themselves.
+"""The default, offline synthesizer: the short answer, then the source sentences themselves.
 
 Grounded by construction: every sentence of the answer is a verbatim quote of an article,
-marked ``[n]``; the only words added are a short lead (the date, number or name asked for)
-copied from the quote it stands before.
+marked ``[n]``; the only words added are the short answer (a name, a date or a figure found
+in the quoted sentence, a resolved date, a day count worked out from two quoted dates,
+"Yes" or "No") and, where sources disagree, the words that say so.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import date, timedelta
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
 
-from rag.embeddings import get_embedder
-from rag.evidence import (
-    NUMBER_RX,
-    WEEKDAY_RX,
-    Evidence,
-    Query,
-    SentenceCache,
-    analyze,
-    date_rx,
-    mentions,
-    named_sources,
-    score_sentences,
-    without,
-)
+from rag import combine
+from rag.dates import weekday_notes
+from rag.evidence import Evidence
+from rag.models import Models, shipped
+from rag.prepare import Prepared
 from rag.settings import Settings
-from rag.text import terms
-from rag.types import Answer, Article, Citation, Passage
+from rag.typed import Candidate
+from rag.types import Answer, Article, Citation
 
-MAX_SENTENCES = 3
+# The fitted models' outputs are probabilities: a sentence or a candidate is shown beside the
+# best one when it is more likely than not to answer too.
+LIKELY = 0.5
+MAX_QUOTES = 3
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An answer before it is written out: the short answer and the sentences to quote."""
+
+    short: str | None
+    quotes: tuple[Evidence, ...]
+    lead: str | None = None  # what stands before the quotes when it is not the short answer
 
 
 class ExtractiveSynthesizer:
-    """Picks the sentences that answer the question and quotes them, each cited."""
+    """Leads with the typed answer (or Yes/No) and quotes the sentences that give it."""
 
     name = "extractive"
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, models: Models | None = None) -> None:
         self.settings = settings
-        self._cache: SentenceCache | None = None
+        self.models = models
 
-    def answer(self, question: str, passages: list[Passage], articles: Mapping[str, Article],
-               evidence: Sequence[Evidence] | None = None) -> Answer:
-        query = analyze(question)
-        sources = named_sources(question, articles, passages)
-        if sources.docs:  # as the engine does: the named articles speak
-            query = without(query, sources)
-        if evidence is None:
-            evidence = self._score(query, passages)
-        chosen = select(query, evidence)
-        text, citations = render(query, chosen)
-        return Answer(question=question, text=text, citations=tuple(citations),
-                      backend=self.name)
+    def answer(self, prepared: Prepared, articles: Mapping[str, Article]) -> Answer:
+        final: Answer | None = None
+        for item in self.stream(prepared, articles):
+            if isinstance(item, Answer):
+                final = item
+        assert final is not None
+        return final
 
-    def stream(self, question: str, passages: list[Passage], articles: Mapping[str, Article],
-               evidence: Sequence[Evidence] | None = None) -> Iterator[str | Answer]:
-        ans = self.answer(question, passages, articles, evidence)
-        yield ans.text
-        yield ans
-
-    def _score(self, query: Query, passages: Sequence[Passage]) -> list[Evidence]:
-        """Stand-alone use (no engine): idf from the passages themselves."""
-        emb = get_embedder()
-        if self._cache is None:
-            self._cache = SentenceCache(emb)
-        df: dict[str, int] = {}
-        for p in passages:
-            for t in set(terms(p.text)):
-                df[t] = df.get(t, 0) + 1
-        n = len(passages) or 1
-
-        def idf(t: str) -> float:
-            return 1.0 + (n - df.get(t, 0)) / n
-
-        return score_sentences(query, emb.embed([query.text])[0], passages, self._cache, idf)
+    def stream(self, prepared: Prepared, articles: Mapping[str, Article]
+               ) -> Iterator[str | Answer]:
+        """The lead first, then one quoted sentence at a time, then the ``Answer``."""
+        draft = compose(prepared, articles, self.models or shipped())
+        text_parts: list[str] = []
+        citations: list[Citation] = []
+        lead = draft.lead or draft.short
+        if lead:
+            piece = f"{lead}:" if draft.quotes else f"{lead}."
+            text_parts.append(piece)
+            yield piece
+        for n, ev in enumerate(draft.quotes, start=1):
+            p = ev.passage
+            citations.append(Citation(
+                n=n, doc_id=p.doc_id, title=p.title, published=p.published, quote=ev.text,
+                start=ev.start, end=ev.end, score=round(ev.score, 4), also_in=p.chunk.also_in,
+                note=weekday_notes(ev.text, p.published), source=p.source))
+            piece = f"\u201c{ev.text}\u201d [{n}]"
+            yield (" " if text_parts else "") + piece
+            text_parts.append(piece)
+        yield Answer(question=prepared.query.text, text=" ".join(text_parts),
+                     citations=tuple(citations), backend=self.name, short=draft.short,
+                     passages=prepared.passages)
 
 
-def select(query: Query, evidence: Sequence[Evidence]) -> list[Evidence]:
-    """One to three sentences, the most direct first, no repeats.
-
-    A second sentence is added only when it earns its place: another source giving a
-    different figure (a disagreement is shown, not hidden), another part of a list the
-    question asks for ("which countries..."), or another source confirming the same date.
-    """
+def compose(prepared: Prepared, articles: Mapping[str, Article], models: Models) -> Draft:
+    """What to say: by the kind of question, from the prepared evidence."""
+    q = prepared.query
+    evidence = prepared.evidence
     if not evidence:
-        return []
+        return Draft(None, ())
+    if q.published:
+        return _published(prepared)
+    worked = combine.work_out(prepared, articles)
+    if worked is not None:
+        return Draft(worked.short, worked.quotes, worked.lead)
+    if q.kind in ("yesno", "choice") and prepared.yes is not None:
+        return _yes_no(prepared, models)
+    if q.typed and prepared.candidates:
+        return _typed(prepared)
+    return Draft(None, _best_sentences(evidence))
+
+
+def _published(prepared: Prepared) -> Draft:
+    """"When was the X article published?": the article's own date."""
+    ev = next((e for e in prepared.evidence if e.passage.published), prepared.evidence[0])
+    p = ev.passage
+    if not p.published:
+        return Draft(None, (ev,))
+    day = date.fromisoformat(p.published[:10])
+    spoken = f"{day.day} {day:%B %Y}"
+    name = f"The {p.source} article" if p.source else "The article"
+    return Draft(spoken, (ev,), f"{name} was published on {spoken}")
+
+
+def _yes_no(prepared: Prepared, models: Models) -> Draft:
+    q = prepared.query
+    yes = (prepared.yes or 0.0) >= models.threshold("yes_above", LIKELY)
+    quotes = _best_sentences(prepared.evidence, per_part=True, query_parts=q.clauses)
+    if q.kind == "choice" and q.options:
+        choice = q.options[0] if yes else q.options[1]
+        return Draft(choice[:1].upper() + choice[1:], quotes)
+    return Draft("Yes" if yes else "No", quotes)
+
+
+def _typed(prepared: Prepared) -> Draft:
+    q = prepared.query
+    cands = list(prepared.candidates)
+    best = cands[0]
+    if q.plural or (q.count or 0) > 1:
+        most = q.count or MAX_QUOTES
+        chosen = [best] + [c for c in cands[1:] if c.score >= LIKELY][: most - 1]
+        if len(chosen) > 1:
+            return Draft(_join([c.text for c in chosen]), _quotes_for(chosen))
+    if q.kind in ("when", "how_many"):
+        rivals = [c for c in cands[1:] if c.score >= LIKELY and not
+                  {e.doc_id for e in c.support} <= {e.doc_id for e in best.support}]
+        if rivals:
+            chosen = [best, *rivals[: MAX_QUOTES - 1]]
+            figures = ", ".join(c.text for c in chosen)
+            return Draft(best.text, _quotes_for(chosen),
+                         f"The sources disagree ({figures})")
+    text = best.text
+    if q.weekday and best.date is not None and best.date.grain == "day":
+        text = f"{date.fromisoformat(best.date.iso):%A}, {best.date.spoken()}"
+    quotes = [best.support[0]]
+    other = next((e for e in best.support[1:] if e.doc_id != best.support[0].doc_id), None)
+    if other is not None and other.score >= LIKELY:
+        quotes.append(other)  # a second source confirms it
+    return Draft(text, tuple(quotes))
+
+
+def _quotes_for(chosen: Sequence[Candidate]) -> tuple[Evidence, ...]:
+    """One supporting sentence per candidate, no sentence twice."""
+    out: list[Evidence] = []
+    for c in chosen:
+        ev = next((e for e in c.support if e not in out), None)
+        if ev is not None:
+            out.append(ev)
+    return tuple(out)
+
+
+def _best_sentences(evidence: Sequence[Evidence], per_part: bool = False,
+                    query_parts: Sequence[str] = ()) -> tuple[Evidence, ...]:
+    """The best sentence, and further ones (from other articles) that are likely to answer
+    too; for a question of several parts, the best sentence for each part."""
     best = evidence[0]
-    if query.published:  # the article's date, shown with its best sentence to say which one
-        return [next((ev for ev in evidence if ev.passage.published), best)]
-    if query.kind == "when":
-        best = _consensus(query, evidence) or best
-    if query.kind == "where":
-        best = _place_consensus(evidence) or best
     chosen = [best]
-    if query.kind == "number":
-        if not _figure(best.text):  # a sentence with the figure asked for, if one is close
-            best = next((ev for ev in evidence[1:8] if _figure(ev.text)
-                         and ev.score >= 0.75 * best.score), best)
-            chosen = [best]
-        figures = {_figure(best.text)}
-        for ev in evidence[:12]:
-            fig = _figure(ev.text)
-            if (fig and fig not in figures and ev.score >= 0.6 * best.score
-                    and ev.dense >= 0.8 * best.dense and len(chosen) < MAX_SENTENCES):
+    if per_part and len(query_parts) > 1:
+        from rag.text import terms
+
+        for part in query_parts:
+            pt = set(terms(part))
+            ev = max(evidence[:10], key=lambda e, pt=pt: (len(pt & set(terms(e.text))), e.score))
+            if ev not in chosen and len(chosen) < MAX_QUOTES:
                 chosen.append(ev)
-                figures.add(fig)
-        for doc in sorted(query.sources - {c.passage.doc_id for c in chosen}):
-            # "the TURAN report and the Daily Express": each named source gives its figure
-            ev = next((e for e in evidence if e.passage.doc_id == doc and _figure(e.text)), None)
-            if ev is not None and len(chosen) < MAX_SENTENCES:
-                chosen.append(ev)
-        return chosen
-    if _LIST_RX.search(query.text):
-        verb = query.verb if query.verb in terms(best.text) else ""
-        count = re.search(r"\b(?:which|what)\s+(two|three)\b", query.text, re.IGNORECASE)
-        most = {"two": 2, "three": 3}[count.group(1).lower()] if count else MAX_SENTENCES
-        for ev in evidence[:8]:
-            if (ev is not best and ev.score >= 0.7 * best.score and len(chosen) < most
-                    and all(_distinct(ev, c) for c in chosen)
-                    and (not verb or verb in terms(ev.text)) and _new_name(query, ev, chosen)):
-                chosen.append(ev)
-        return chosen
-    if query.kind == "when":
-        key = {date_key(p) for p, w in mentions(query, best.text, date_rx(query)) if w >= 0.8}
-        for ev in evidence[:8]:
-            same_doc = ev.passage.doc_id == best.passage.doc_id
-            if ev is best or ev.score < 0.8 * best.score or same_doc:
-                continue
-            if key & {date_key(p) for p, _ in mentions(query, ev.text, date_rx(query))}:
-                chosen.append(ev)  # a second source confirms the date
-                break
-    return chosen
-
-
-# Questions whose answer is a list: "which countries", "which two officials", "who ... and who".
-_LIST_RX = re.compile(
-    r"\b(?:which|what)\s+(?:two|three|several|(?!news\b|does\b|was\b|is\b|has\b)"
-    r"\w+(?:ies|[^s\W]s))\b|\bwho\b.*\band who\b|\bboth\b", re.IGNORECASE)
-
-
-def date_key(phrase: str) -> str:
-    """"on March 7" / "7 March" / "March 7th" -> "march 7": one key per date."""
-    p = re.sub(r"^(?:on|by|since|last|this|next)\s+", "", phrase.lower()).strip()
-    p = re.sub(r"(\d)(?:st|nd|rd|th)\b", r"\1", p)
-    m = re.fullmatch(r"(\d{1,2})\s+([a-z]+)(.*)", p)
-    return f"{m.group(2)} {m.group(1)}{m.group(3)}" if m else p
-
-
-# Sentences this close to the best one vote on the answer; weaker ones are about other things.
-CONSENSUS = 0.75
-_PLACE_NAME_RX = re.compile(r"\b(?:in|at|near|outside|on the outskirts of)\s+(?:the\s+)?"
-                            r"([A-Z][\w-]+(?:\s+[A-Z][\w-]+)*)")
-
-
-def _vote(evidence: Sequence[Evidence],
-          answers: Callable[[Evidence], Iterable[tuple[str, float]]]) -> Evidence | None:
-    """The answer the strong sentences give most (each vote weighted by the sentence's score
-    and the answer's weight in it), and the best sentence giving it."""
-    top = evidence[0].score
-    votes: dict[str, float] = {}
-    holder: dict[str, Evidence] = {}
-    for ev in evidence[:12]:
-        if ev.score < CONSENSUS * top:
+        return tuple(chosen)
+    for ev in evidence[1:6]:
+        if ev.score >= LIKELY and ev.doc_id not in {c.doc_id for c in chosen}:
+            chosen.append(ev)
+        if len(chosen) == 2:
             break
-        for key, weight in answers(ev):
-            votes[key] = votes.get(key, 0.0) + ev.score * weight
-            holder.setdefault(key, ev)
-    if not votes:
-        return None
-    return holder[max(votes, key=lambda k: votes[k])]
+    return tuple(chosen)
 
 
-def _consensus(query: Query, evidence: Sequence[Evidence]) -> Evidence | None:
-    """For "when": the date most strong sentences give next to the asked-about words."""
-    return _vote(evidence, lambda ev: [(date_key(p), w) for p, w in
-                                       mentions(query, ev.text, date_rx(query))])
-
-
-def _place_consensus(evidence: Sequence[Evidence]) -> Evidence | None:
-    """For "where": the place most of the strong sentences name."""
-    return _vote(evidence, lambda ev: [(name, 1.0) for name in
-                                       {m.group(1) for m in _PLACE_NAME_RX.finditer(ev.text)}])
-
-
-def _figure(text: str) -> str | None:
-    """The casualty-style figure a sentence gives ("over 130", "137", "144"), if any."""
-    m = re.search(r"(?:over|more than|at least|about|around|nearly)?\s*\b(\d{2,}[\d,]*)\b"
-                  r"(?=\s+(?:people|lives|dead|killed|victims|deaths|persons))"
-                  r"|\b(?:claiming|killing|killed)\s+(?:over|more than|at least|about)?\s*"
-                  r"(\d{2,}[\d,]*)", text)
-    return (m.group(1) or m.group(2)) if m else None
-
-
-def _names(text: str) -> set[str]:
-    """Capitalised words not opening the sentence: the names a sentence holds."""
-    words = re.findall(r"(?<=[\w,;:’”\"] )[A-Z][\w’'.\-]*", text)
-    return {t for w in words for t in terms(w)}
-
-
-def _new_name(query: Query, ev: Evidence, chosen: Sequence[Evidence]) -> bool:
-    """A further item of a list names something the question and the items so far do not,
-    and covers a name of the question they leave out, if any."""
-    said = set().union(*(terms(c.text) for c in chosen))
-    missing = set(query.entities) - said
-    if missing and not missing & set(terms(ev.text)):
-        return False  # "who for the State Department and who for the NSC": the other part
-    known = set(query.terms).union(*(_names(c.text) for c in chosen))
-    return bool(_names(ev.text) - known)
-
-
-def _distinct(a: Evidence, b: Evidence) -> bool:
-    ta, tb = set(terms(a.text)), set(terms(b.text))
-    return len(ta & tb) / (len(ta | tb) or 1) < 0.5
-
-
-def lead(query: Query, best: Evidence) -> str:
-    """The fact asked for, copied from the best sentence, to stand first."""
-    if query.published:
-        p = best.passage
-        if not p.published:
-            return ""
-        pub = date.fromisoformat(p.published[:10])
-        name = f"The {p.source} article" if p.source else "The article"
-        return f"{name} was published on {pub.day} {pub:%B %Y}"
-    if query.kind == "when":
-        dates = [m.group() for m in date_rx(query).finditer(best.text)]
-        full = [d for d in dates if re.search(r"\d", d) and not re.fullmatch(r"\d{4}", d)]
-        pick = (full or dates or [""])[0]
-        return pick[0].upper() + pick[1:] if pick else ""
-    if query.kind == "number":
-        fig = _figure(best.text)
-        if fig:
-            m = re.search(rf"(?:over|more than|at least|about|around|nearly)?\s*{fig}", best.text)
-            return m.group().strip() if m else fig
-        m = NUMBER_RX.search(best.text)
-        return m.group() if m else ""
-    return ""
-
-
-_WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-
-
-def resolve_weekdays(text: str, published: str | None) -> str | None:
-    """"on Tuesday" in a piece published Monday 25 March 2024 -> "Tuesday = 2024-03-19".
-
-    News writes weekdays for the days just before publication; a weekday equal to the
-    publication's own is ambiguous (that day, or a week before) and left alone."""
-    if not published:
-        return None
-    try:
-        pub = date.fromisoformat(published[:10])
-    except ValueError:
-        return None
-    notes = []
-    for m in WEEKDAY_RX.finditer(text):
-        day = _WEEKDAYS.index(m.group().lower())
-        back = (pub.weekday() - day) % 7
-        if back:
-            when = pub - timedelta(days=back)
-            note = f"{m.group().capitalize()} = {when.isoformat()}"
-            if note not in notes:
-                notes.append(note)
-    return "; ".join(notes) or None
-
-
-def render(query: Query, chosen: Sequence[Evidence]) -> tuple[str, list[Citation]]:
-    """Answer text with ``[n]`` markers and the citations they point at."""
-    citations: list[Citation] = []
-    parts: list[str] = []
-    for n, ev in enumerate(chosen, start=1):
-        p = ev.passage
-        citations.append(Citation(n=n, doc_id=p.doc_id, title=p.title, published=p.published,
-                                  quote=ev.text, start=ev.start, end=ev.end,
-                                  note=resolve_weekdays(ev.text, p.published),
-                                  score=round(ev.score, 4), also_in=p.chunk.also_in,
-                                  source=p.source))
-        parts.append(f"{ev.text} [{n}]")
-    if not chosen:
-        return "", citations
-    head = lead(query, chosen[0])
-    if query.kind == "number" and len({_figure(c.text) for c in chosen} - {None}) > 1:
-        head = "The sources give different figures"
-    body = " ".join(parts)
-    return (f"{head}: {body}" if head else body), citations
+def _join(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"

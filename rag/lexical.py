@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 from collections import Counter
 from collections.abc import Sequence
@@ -18,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.text import ANALYZER, terms
+from rag.text import ANALYZER, fold, terms
 from rag.types import Chunk
+
+_WORD = re.compile(r"[a-z]{3,40}")  # the words spelling correction may correct to
 
 
 def lexical_text(chunk: Chunk) -> str:
@@ -80,11 +83,12 @@ class LexicalIndex:
     """BM25 over chunk texts (built by bm25s, scored by ``_Scores``), with its chunks."""
 
     def __init__(self, scores: _Scores | None, chunks: list[Chunk], fingerprint: str,
-                 df: dict[str, int]) -> None:
+                 df: dict[str, int], words: dict[str, int] | None = None) -> None:
         self.scores = scores
         self.chunks = chunks
         self.fingerprint = fingerprint
         self.df = df  # chunks containing each term: idf weights for sentence scoring
+        self.words = words or {}  # folded words as written, with counts: spelling correction
 
     def idf(self, term: str) -> float:
         """Smoothed inverse document frequency; unseen terms weigh the most."""
@@ -95,7 +99,8 @@ class LexicalIndex:
     def build(cls, chunks: Sequence[Chunk], fingerprint: str) -> LexicalIndex:
         corpus = [terms(lexical_text(c)) or ["_"] for c in chunks]
         df = Counter(t for doc in corpus for t in set(doc))
-        index = cls(None, list(chunks), fingerprint, dict(df))
+        words = Counter(w for c in chunks for w in _WORD.findall(fold(f"{c.title} {c.text}")))
+        index = cls(None, list(chunks), fingerprint, dict(df), dict(words))
         if corpus:
             import bm25s  # index time only: queries score with numpy
 
@@ -131,6 +136,7 @@ class LexicalIndex:
             model.save(str(tmp / "bm25"))
         with open(tmp / "chunks.json", "w", encoding="utf-8") as f:
             json.dump({"fingerprint": self.fingerprint, "analyzer": ANALYZER, "df": self.df,
+                       "words": self.words,
                        "chunks": [c.__dict__ | {"also_in": list(c.also_in)}
                                   for c in self.chunks]}, f)
         old = folder.with_name(f"{folder.name}.{os.getpid()}.old")
@@ -144,13 +150,13 @@ class LexicalIndex:
         """The saved index; ``ValueError`` when it was built by another text analyzer."""
         with open(folder / "chunks.json", encoding="utf-8") as f:
             data = json.load(f)
-        if data.get("analyzer") != ANALYZER:
+        if data.get("analyzer") != ANALYZER or "words" not in data:
             raise ValueError(f"{folder}: built with analyzer {data.get('analyzer')}")
         chunks = [Chunk(**(c | {"also_in": tuple(c["also_in"])})) for c in data["chunks"]]
         scores = _Scores.load(folder / "bm25") if chunks else None
         if scores is not None and scores.num_docs != len(chunks):
             raise ValueError(f"{folder}: the BM25 matrix does not match its chunk list")
-        return cls(scores, chunks, data["fingerprint"], data["df"])
+        return cls(scores, chunks, data["fingerprint"], data["df"], data["words"])
 
 
 def lexical_dir(home: Path) -> Path:

@@ -19,6 +19,7 @@ from rag.grounding import ground, split_draft
 from rag.types import Answer
 
 if TYPE_CHECKING:
+    from rag.prepare import Prepared
     from rag.settings import Settings
     from rag.types import Article, Passage
 
@@ -81,33 +82,24 @@ class LLMSynthesizer:
         """One raw generation (no grounding): used by ``Chat`` to condense follow-ups."""
         return self._generate(messages, max_tokens)
 
-    def answer(
-        self,
-        question: str,
-        passages: list[Passage],
-        articles: Mapping[str, Article],
-        evidence: Sequence[Any] | None = None,
-    ) -> Answer:
-        """A checked answer; ``evidence`` (the Engine's sentence scores) feeds the fallback."""
+    def answer(self, prepared: Prepared, articles: Mapping[str, Article]) -> Answer:
+        """A checked answer; the prepared evidence feeds the extractive fallback."""
+        question, passages = prepared.query.text, list(prepared.passages)
         used = passages[:PROMPT_PASSAGES]
         t0 = perf_counter()
         draft = self._generate(build_messages(question, used), MAX_ANSWER_TOKENS)
         timings = {"generate_ms": (perf_counter() - t0) * 1000}
-        return self._check(question, draft, passages, articles, evidence, timings)
+        return self._check(prepared, draft, articles, timings)
 
-    def stream(
-        self,
-        question: str,
-        passages: list[Passage],
-        articles: Mapping[str, Article],
-        evidence: Sequence[Any] | None = None,
-    ) -> Iterator[str | Answer]:
+    def stream(self, prepared: Prepared, articles: Mapping[str, Article]
+               ) -> Iterator[str | Answer]:
         """Yield the checked answer sentence by sentence as the model writes it, then the
         final ``Answer``.
 
         Each sentence is grounded as soon as the next one starts, so an unsupported claim is
         never shown, not even for a moment; the deltas add up to ``Answer.text``.
         """
+        question, passages = prepared.query.text, list(prepared.passages)
         used = passages[:PROMPT_PASSAGES]
         embed = _memo_embed()  # a sentence is checked again with every later one: embed once
         t0 = perf_counter()
@@ -125,7 +117,7 @@ class LLMSynthesizer:
                 yield partial.text[len(shown) :]
                 shown = partial.text
         timings = {"generate_ms": (perf_counter() - t0) * 1000}
-        final = self._check(question, draft, passages, articles, evidence, timings, embed)
+        final = self._check(prepared, draft, articles, timings, embed)
         if final.text.startswith(shown):
             if final.text[len(shown) :]:
                 yield final.text[len(shown) :]
@@ -135,39 +127,31 @@ class LLMSynthesizer:
 
     def _check(
         self,
-        question: str,
+        prepared: Prepared,
         draft: str,
-        passages: list[Passage],
         articles: Mapping[str, Article],
-        evidence: Sequence[Any] | None,
         timings: dict[str, float],
         embed: Any = None,
     ) -> Answer:
         t0 = perf_counter()
         answer = ground(
-            question,
+            prepared.query.text,
             draft,
-            passages[:PROMPT_PASSAGES],
+            list(prepared.passages[:PROMPT_PASSAGES]),
             articles,
             backend=self.name,
-            fallback=lambda: self._extractive(question, passages, articles, evidence),
+            fallback=lambda: self._extractive(prepared, articles),
             timings=timings,
             embed=embed,
         )
         return _with_timing(answer, "ground_ms", (perf_counter() - t0) * 1000)
 
-    def _extractive(
-        self,
-        question: str,
-        passages: list[Passage],
-        articles: Mapping[str, Article],
-        evidence: Sequence[Any] | None,
-    ) -> Answer:
+    def _extractive(self, prepared: Prepared, articles: Mapping[str, Article]) -> Answer:
         if self._fallback is None:
             from rag.extractive import ExtractiveSynthesizer
 
             self._fallback = ExtractiveSynthesizer(self.settings)
-        return self._fallback.answer(question, passages, articles, evidence)
+        return self._fallback.answer(prepared, articles)
 
 
 def _complete_sentences(draft: str) -> str:

@@ -11,11 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from rag.dates import dates_named
 from rag.embeddings import Embedder, llama_embedding
-from rag.evidence import dates_named, publishers_named
 from rag.lexical import LexicalIndex, build_lexical, lexical_dir
+from rag.names import publishers_named
+from rag.sentences import SentenceIndex, build_sentences, sentences_dir
 from rag.store import Store
-from rag.text import question_clauses, question_parts, split_sentences, terms
+from rag.text import question_clauses, question_parts, terms
 from rag.types import Article, Chunk, Passage
 
 RRF_K = 60  # the constant from Cormack et al.; flat enough that both lists matter
@@ -35,6 +37,7 @@ class Fusion:
     rerank: int = 100  # candidates re-scored by their best sentence (0: off)
     rerank_weight: float = 0.6  # share of the sentence score in the re-scored rank
     named_bonus: float = 0.2  # for an article by a publisher, or of a date, the question names
+    clause_depth: int = 20  # each clause's own BM25 top passages join the candidates
 
 
 class Retriever:
@@ -45,7 +48,9 @@ class Retriever:
         self.embedder = embedder
         self.fusion = fusion or Fusion()
         self._lexical: LexicalIndex | None = None
+        self._sentences: SentenceIndex | None = None
         self._checked = 0.0
+        self._sentences_checked = 0.0
         self._lock = threading.Lock()
         self._dense: Any = None
 
@@ -106,6 +111,32 @@ class Retriever:
             self._lexical = idx
             return idx
 
+    def sentence_index(self) -> SentenceIndex:
+        """The sentence vectors matching the store, loaded once and re-checked at most every
+        second; rebuilt from the store (one embedding pass) when missing or stale."""
+        with self._lock:
+            now = time.monotonic()
+            if self._sentences is not None and now - self._sentences_checked < 1.0:
+                return self._sentences
+            self._sentences_checked = now
+            fp = self.store.fingerprint()
+            if self._sentences is not None and self._sentences.fingerprint == fp:
+                return self._sentences
+            folder = sentences_dir(self.store.settings.home)
+            previous: SentenceIndex | None = None
+            try:
+                previous = SentenceIndex.load(folder)
+                if previous.fingerprint == fp:
+                    self._sentences = previous
+                    return previous
+            except (FileNotFoundError, ValueError, KeyError, OSError):
+                previous = None
+            index = build_sentences(self.store.articles(max_age=0), self.embedder.embed, fp,
+                                    previous)
+            index.save(folder)
+            self._sentences = index
+            return index
+
     # -- fused ---------------------------------------------------------------------------
 
     def retrieve(self, query: str, k: int, vector: np.ndarray | None = None,
@@ -128,12 +159,18 @@ class Retriever:
         articles = self.store.articles()
         leaders: list[str] = []
         if f.rerank:
+            clauses = question_clauses(query)
+            if f.clause_depth and f.lexical and clauses:
+                passages = _with_clause_hits(passages, self.lexical_index(), clauses,
+                                             f.clause_depth)
             named = publishers_named(query, articles).docs
             dates = dates_named(query)
             bonus = {p.doc_id: f.named_bonus for p in passages
                      if p.doc_id in named or (p.published or "")[:10] in dates}
+            clause_bonus = [{d: f.named_bonus for d in publishers_named(c, articles).docs}
+                            for c in clauses]
             passages, leaders = rerank(query, passages, self.lexical_index().idf,
-                                       f.rerank_weight, lexical_terms, bonus)
+                                       f.rerank_weight, lexical_terms, bonus, clause_bonus)
         if f.per_doc:
             passages = spread(passages, leaders, f, k, articles)
         passages = passages[:k]
@@ -142,8 +179,24 @@ class Retriever:
         return passages
 
 
+def _with_clause_hits(passages: list[Passage], index: LexicalIndex, clauses: Sequence[str],
+                      depth: int) -> list[Passage]:
+    """``passages`` and, after them, each clause's own best BM25 passages: an article that
+    answers one clause of a long question may rank low for the question as a whole."""
+    have = {p.chunk_id for p in passages}
+    floor = min((p.score for p in passages), default=0.0)
+    out = list(passages)
+    for clause in clauses:
+        for chunk, _ in index.search_terms(terms(clause), depth):
+            if chunk.chunk_id not in have:
+                have.add(chunk.chunk_id)
+                out.append(Passage(chunk=chunk, score=floor, rank=len(out) + 1))
+    return out
+
+
 def rerank(query: str, passages: list[Passage], idf: Callable[[str], float], weight: float,
-           query_terms: list[str] | None = None, bonus: Mapping[str, float] | None = None
+           query_terms: list[str] | None = None, bonus: Mapping[str, float] | None = None,
+           clause_bonus: Sequence[Mapping[str, float]] = ()
            ) -> tuple[list[Passage], list[str]]:
     """Re-score candidates by their single best sentence: the idf-weighted share of the
     question's terms (or of one part's, for a multi-part question) that the sentence holds.
@@ -152,7 +205,8 @@ def rerank(query: str, passages: list[Passage], idf: Callable[[str], float], wei
     scattered over it. The title and publisher count at half weight ("the TechCrunch
     article on ..."); ``bonus`` is added per article (one the question names).
     Also returns, for a question of several clauses, the article that best answers each
-    clause alone ("covered by TechCrunch for A, noted by Polygon for B"), in clause order."""
+    clause alone ("covered by TechCrunch for A, noted by Polygon for B"), in clause order;
+    ``clause_bonus[i]`` favours the articles of a publisher clause ``i`` itself names."""
     if not passages:
         return passages, []
     bonus = bonus or {}
@@ -172,7 +226,8 @@ def rerank(query: str, passages: list[Passage], idf: Callable[[str], float], wei
         extra = bonus.get(p.doc_id, 0.0)
         scored.append(((1 - weight) * p.score / top + weight * best + extra, p))
         for i, (g, total) in enumerate(clauses):
-            per_clause[i].append(_cover(g, total, sentences, context, idf) + extra)
+            own = clause_bonus[i].get(p.doc_id, 0.0) if i < len(clause_bonus) else extra
+            per_clause[i].append(_cover(g, total, sentences, context, idf) + own)
     leaders = list(dict.fromkeys(passages[int(np.argmax(sc))].doc_id for sc in per_clause))
     scored.sort(key=lambda x: -x[0])
     return ([replace(p, score=round(sc, 6), rank=i) for i, (sc, p) in enumerate(scored, start=1)],
@@ -220,15 +275,12 @@ def spread(passages: list[Passage], leaders: Sequence[str], fusion: Fusion, k: i
     return [replace(p, rank=i) for i, p in enumerate(chosen, start=1)]
 
 
-@lru_cache(maxsize=512)
-def _sentences(text: str) -> list[tuple[int, int]]:
-    return split_sentences(text)
-
-
 @lru_cache(maxsize=4096)
 def _sentence_terms(text: str) -> tuple[frozenset[str], ...]:
     """The terms of each sentence of a candidate passage (candidates recur across questions)."""
-    return tuple(frozenset(terms(text[s:e])) for s, e in _sentences(text))
+    from rag.text import split_sentences
+
+    return tuple(frozenset(terms(text[s:e])) for s, e in split_sentences(text))
 
 
 def _window(p: Passage, art: Article | None, chars: int) -> tuple[int, int]:
@@ -236,7 +288,7 @@ def _window(p: Passage, art: Article | None, chars: int) -> tuple[int, int]:
     start, end = p.start, p.end
     if art is None or not chars or end - start >= chars:
         return start, end
-    spans = _sentences(art.text)
+    spans = art.sentences()
     before = [s for s in spans if s[1] <= start][::-1]
     after = [s for s in spans if s[0] >= end]
     i = j = 0

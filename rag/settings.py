@@ -32,7 +32,7 @@ class Settings:
     chroma_token: str | None = None
     embed_model: str = "sentence-transformers/all-MiniLM-L6-v2"
     chunk_tokens: int = 200  # under MiniLM's 256 word pieces, leaving room for title + date
-    top_k: int = 8
+    top_k: int = 10  # passages read per question (the MultiHop-RAG metrics are @10)
     backend: str = "extractive"
     llm_url: str | None = None
     llm_model: str | None = None

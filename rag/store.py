@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from rag.errors import EmbeddingMismatch, IndexNotFound, StoreError
+from rag.nlp import Annotation
 from rag.settings import Settings
 from rag.types import Article, Chunk
 
@@ -140,10 +141,19 @@ def _meta(chunk: Chunk, content_hash: str) -> dict[str, Any]:
 
 
 def _record_meta(article: Article) -> dict[str, Any]:
-    return {"title": article.title, "source_path": article.source_path,
+    meta = {"title": article.title, "source_path": article.source_path,
             "published": article.published or "", "content_hash": article.content_hash,
             "also_published_as": json.dumps(list(article.also_published_as)),
             "source": article.source}
+    if article.annotation is not None:
+        meta["nlp"] = json.dumps(article.annotation.to_json(), separators=(",", ":"))
+    return meta
+
+
+def _annotation(meta: dict[str, Any]) -> Annotation | None:
+    """The stored annotation, or None when absent or made by another NLP version."""
+    raw = meta.get("nlp")
+    return Annotation.from_json(json.loads(raw)) if raw else None
 
 
 def _chunk(cid: str, text: str, m: dict[str, Any]) -> Chunk:
@@ -215,7 +225,7 @@ class Store:
                         source_path=m.get("source_path", ""), published=m.get("published") or None,
                         content_hash=m.get("content_hash", ""),
                         also_published_as=tuple(json.loads(m.get("also_published_as") or "[]")),
-                        source=m.get("source", ""))
+                        source=m.get("source", ""), annotation=_annotation(m))
                 self._articles, self._articles_at = arts, time.monotonic()
             return self._articles
 

@@ -6,7 +6,10 @@ Offsets are character offsets into ``Article.text`` (the cleaned body), always.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rag.nlp import Annotation
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,15 @@ class Article:
     content_hash: str = ""
     also_published_as: tuple[str, ...] = ()
     source: str = ""  # the publisher, when known ("TechCrunch", "Daily Express US")
+    annotation: Annotation | None = None  # sentences and named entities (rag.nlp, index time)
+
+    def sentences(self) -> tuple[tuple[int, int], ...]:
+        """Sentence spans into ``text``: the stored annotation's, else split now."""
+        if self.annotation is not None:
+            return self.annotation.sentences
+        from rag.text import split_sentences
+
+        return tuple(split_sentences(self.text))
 
 
 @dataclass(frozen=True)

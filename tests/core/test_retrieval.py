@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.evidence import dates_named
+from rag.dates import dates_named
 from rag.retrieval import Fusion, rerank, spread
 from rag.text import question_clauses
 from rag.types import Article, Chunk, Passage

@@ -15,7 +15,7 @@ def multihop_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Five questions (every type, one null) with their evidence articles and three
     distractors, in the benchmark's own file format."""
     out = tmp_path_factory.mktemp("multihop_slice")
-    questions = multihop.select(multihop.load_questions(MULTIHOP_DIR), 5)
+    questions = multihop.select(multihop.load_questions(MULTIHOP_DIR), 5, "train")
     wanted = {e.doc_id for q in questions for e in q.evidence}
     lines = (MULTIHOP_DIR / "questions.jsonl").read_text(encoding="utf-8").splitlines()
     keep = {q.qid for q in questions}

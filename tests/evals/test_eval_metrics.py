@@ -142,3 +142,19 @@ def test_multihop_summary_averages() -> None:
         "doc_recall@10": 0.75, "all_evidence@10": 0.5,
     }
     assert m.multihop_summary([])["Hits@10"] is None
+
+
+def test_auroc_ranks_right_answers_above_wrong_ones() -> None:
+    assert m.auroc([0.9, 0.8, 0.3, 0.1], [True, True, False, False]) == 1.0
+    assert m.auroc([0.1, 0.3, 0.8, 0.9], [True, True, False, False]) == 0.0
+    assert m.auroc([0.5, 0.5], [True, False]) == 0.5  # a tie counts half
+    assert m.auroc([0.5], [True]) is None
+
+
+def test_balanced_accuracy_and_whole_word_mentions() -> None:
+    gold = ["yes", "yes", "yes", "no"]
+    assert m.balanced_accuracy(gold, ["yes", "yes", "yes", "yes"]) == 0.5  # always "Yes"
+    assert m.balanced_accuracy(gold, ["yes", "no", "yes", "no"]) == (2 / 3 + 1) / 2
+    assert m.mentions("They were Consistent.", "consistent")
+    assert not m.mentions("Inconsistent", "Consistent")
+    assert m.mentions("Sam Bankman-Fried: “...”", "sam bankman-fried")

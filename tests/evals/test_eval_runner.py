@@ -92,13 +92,28 @@ def test_summarize_seeds_per_category() -> None:
 def test_load_cases_rejects_bad_files(tmp_path: Path) -> None:
     f = tmp_path / "c.jsonl"
     row = {"id": "a", "question": "q", "answers": ["x"], "doc_ids": ["d"], "evidence": "x",
-           "tags": [], "answerable": True}
+           "tags": [], "answerable": True, "split": "train"}
     f.write_text(json.dumps(row) + "\n" + json.dumps(row) + "\n")
     with pytest.raises(ValueError, match="duplicate"):
         runner.load_cases(f)
     f.write_text(json.dumps({**row, "answerable": False}) + "\n")
     with pytest.raises(ValueError, match="unanswerable"):
         runner.load_cases(f)
+    f.write_text(json.dumps({**row, "split": "test"}) + "\n")
+    with pytest.raises(ValueError, match="split"):
+        runner.load_cases(f)
+
+
+def test_summaries_give_train_and_dev_side_by_side_and_the_headline_is_dev() -> None:
+    from dataclasses import replace
+
+    dev = replace(CASE, id="d1", split="dev")
+    a = runner.score_case(CASE, [], Answer(CASE.question, "Four [1]"), 1.0, 1.0)
+    b = runner.score_case(dev, [], Answer(dev.question, "twelve"), 1.0, 1.0)
+    s = runner.summarize_seeds([a, b])
+    assert s["headline_split"] == "dev" and set(s["splits"]) == {"train", "dev"}
+    assert s["splits"]["train"]["fact_accuracy"] == 1.0
+    assert s["metrics"]["fact_accuracy"] == s["splits"]["dev"]["fact_accuracy"] == 0.0
 
 
 def test_gates(tmp_path: Path) -> None:
@@ -157,3 +172,21 @@ def test_cached_home_builds_once_and_rebuilds_on_new_code(
     (home / "stale").write_text("old chunks")
     runner.cached_home(tmp_path, "mh", "ab" * 32, settings, build, lambda _m: None)
     assert len(builds) == 2 and not (home / "stale").exists(), "new ingestion code rebuilds"
+
+
+def test_multihop_answers_are_judged_by_kind() -> None:
+    def q(answer: str, ev: tuple[multihop.Evidence, ...] = (multihop.Evidence(A2, "x"),)
+          ) -> multihop.Question:
+        return multihop.Question("q1", "?", answer, "comparison_query", ev, "dev")
+
+    def judge(question: multihop.Question, ans: Answer) -> bool:
+        return multihop.score_question(question, [], ans, 1.0, 1.0).answer_correct
+
+    assert judge(q("Yes"), Answer("?", "Yes: “x” [1]", short="Yes"))
+    assert not judge(q("No"), Answer("?", "Yes: “x” [1]", short="Yes"))
+    assert not judge(q("Yes"), Answer("?", "The articles don't say.", refused=True))
+    # A name counts when the short answer gives it, not when a quote merely holds it.
+    assert judge(q("Google"), Answer("?", "Google: “x” [1]", short="Google"))
+    assert not judge(q("Google"), Answer("?", "Apple: “Google sued” [1]", short="Apple"))
+    assert not judge(q("Consistent"), Answer("?", "Inconsistent.", short="Inconsistent"))
+    assert judge(q("Insufficient information.", ()), Answer("?", "x", refused=True))

@@ -32,8 +32,9 @@ def measure(settings: Settings, limit: int | None = None) -> dict[str, object]:
     rows = []
     for case in cases:
         q = case["question"]
-        query, passages, evidence, decision, _ = engine.prepare(q)
-        if decision.refuse:
+        prepared = engine.prepare(q)
+        query, passages = prepared.query, list(prepared.passages)
+        if prepared.decision.refuse:
             rows.append({"id": case["id"], "question": q, "refused": True})
             continue
         used = passages[:PROMPT_PASSAGES]
@@ -43,9 +44,7 @@ def measure(settings: Settings, limit: int | None = None) -> dict[str, object]:
         checks = check_sentences(draft, used)
         answer = ground(
             query.text, draft, used, engine.articles(), backend="openai",
-            fallback=lambda q=query.text, p=passages, e=evidence: synth._extractive(
-                q, p, engine.articles(), e
-            ),
+            fallback=lambda p=prepared: synth._extractive(p, engine.articles()),
         )  # fmt: skip
         t2 = time.perf_counter()
         rows.append({

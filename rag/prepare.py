@@ -1,0 +1,138 @@
+"""Everything answering needs before a synthesizer writes: the question analysed once, the
+passages, the ranked evidence, the typed candidates, the yes/no reading and the decision to
+refuse or answer, in one frozen ``Prepared``.
+
+The steps are separate functions so that ``python -m evals.calibrate`` can fit each model
+on the features the step before it produces, exactly as answering computes them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rag import evidence as ev_mod
+from rag import typed, yesno
+from rag.decision import Decision, answerable_features, decide
+from rag.embeddings import Embedder
+from rag.errors import RagError
+from rag.evidence import Evidence, Sentences
+from rag.lexical import LexicalIndex
+from rag.models import Features, Models
+from rag.names import named_sources
+from rag.question import Query, Speller, analyze, with_sources
+from rag.retrieval import Retriever
+from rag.text import terms
+from rag.typed import Candidate
+from rag.types import Article, Passage
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """The question analysed, its passages and their sentences with features (no model yet)."""
+
+    query: Query
+    vector: np.ndarray
+    passages: tuple[Passage, ...]
+    sentences: Sentences
+    retrieve_ms: float
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a synthesizer receives: nothing in it is computed twice."""
+
+    query: Query
+    passages: tuple[Passage, ...]
+    evidence: tuple[Evidence, ...]  # best first
+    candidates: tuple[Candidate, ...]  # typed answers, best first (empty when untyped)
+    yes: float | None  # P("Yes") for a yes/no or choice question
+    decision: Decision
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def answer(self) -> Candidate | None:
+        """The best typed candidate, if any."""
+        return self.candidates[0] if self.candidates else None
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What preparing reads: one store's retriever and indexes, the embedder, the models."""
+
+    retriever: Retriever
+    embedder: Embedder
+    articles: Callable[[], Mapping[str, Article]]
+    speller: Callable[[LexicalIndex], Speller]
+
+
+def gather(parts: Parts, question: str, k: int) -> Gathered:
+    """Analyse, retrieve, find the named sources, and describe every sentence."""
+    t0 = time.perf_counter()
+    retriever = parts.retriever
+    lexical = retriever.lexical_index()
+    query = analyze(question, lexical.df, parts.speller(lexical))
+    vec = parts.embedder.embed([question])[0]
+    search = terms(query.search)
+    passages = retriever.retrieve(question, k=k, vector=vec, lexical_terms=search)
+    articles = parts.articles()
+    sources = named_sources(question, articles, passages)
+    if sources.docs:  # "the Daily Express says": the name finds the article, not the fact
+        query = with_sources(query, sources)
+    t1 = time.perf_counter()
+    found = ev_mod.sentences_of(query, vec, passages, articles, retriever.sentence_index(),
+                                parts.embedder, ev_mod.idf_weight(lexical.df))
+    return Gathered(query, vec, tuple(passages), found, (t1 - t0) * 1000)
+
+
+def ranked_evidence(g: Gathered, models: Models) -> list[Evidence]:
+    evidence = ev_mod.rank(g.sentences, models.get("sentence"))
+    if g.query.sources:
+        evidence = ev_mod.from_sources(evidence, g.query.sources)
+    return evidence
+
+
+def candidates_of(parts: Parts, g: Gathered, evidence: list[Evidence]) -> typed.Found:
+    articles = parts.articles()
+    return typed.gather(g.query, evidence, articles, parts.embedder,
+                        typed.publisher_keys(articles))
+
+
+def yesno_features(parts: Parts, g: Gathered, evidence: list[Evidence],
+                   words: tuple[str, ...]) -> Features:
+    lexical = parts.retriever.lexical_index()
+    return yesno.features(g.query, g.sentences, evidence, parts.articles(), parts.embedder,
+                          ev_mod.idf_weight(lexical.df), words)
+
+
+def yes_probability(parts: Parts, g: Gathered, evidence: list[Evidence],
+                    models: Models) -> float | None:
+    """P("Yes") for a yes/no or choice question; None for the others."""
+    if g.query.kind not in ("yesno", "choice"):
+        return None
+    model = models.get("yesno")
+    if model is None:
+        raise RagError("no fitted yesno model in rag/models.json; run "
+                       "'python -m evals.calibrate'")
+    words = tuple(n for n in model.features if n.startswith(yesno.WORD_PREFIX))
+    return float(model.prob(yesno_features(parts, g, evidence, words))[0])
+
+
+def prepare(parts: Parts, question: str, k: int, models: Models) -> Prepared:
+    """Every step, with the fitted ``models``."""
+    t0 = time.perf_counter()
+    g = gather(parts, question, k)
+    evidence = ranked_evidence(g, models)
+    ranked = typed.rank(candidates_of(parts, g, evidence), models.get("candidate"))
+    yes = yes_probability(parts, g, evidence, models)
+    lexical = parts.retriever.lexical_index()
+    feats = answerable_features(g.query, g.sentences, evidence, ranked, lexical.df, yes)
+    decision = decide(g.query, feats, ranked, yes, models)
+    t1 = time.perf_counter()
+    return Prepared(g.query, g.passages, tuple(evidence), tuple(ranked), yes, decision,
+                    {"retrieve_ms": g.retrieve_ms,
+                     "evidence_ms": (t1 - t0) * 1000 - g.retrieve_ms})
+

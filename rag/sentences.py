@@ -1,0 +1,101 @@
+"""Sentence vectors, computed once at index time and kept beside the lexical index.
+
+Answering scores every sentence of the retrieved passages against the question; with the
+vectors stored, nothing but the question is embedded at ask time. The matrix (float16, one
+row per sentence of every live article, in each article's sentence order) is keyed by the
+store's fingerprint like the BM25 index: a process whose copy is stale reloads it, and a
+missing copy (a new machine pointed at a shared Chroma server) is rebuilt from the store,
+reusing nothing but costing one embedding pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag.types import Article
+
+Embed = Callable[[list[str]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class SentenceIndex:
+    """Sentence vectors of every article; ``rows[doc_id] = (content_hash, first, count)``."""
+
+    fingerprint: str
+    vectors: np.ndarray  # float16, L2-normalised rows
+    rows: Mapping[str, tuple[str, int, int]]
+
+    def of(self, article: Article) -> np.ndarray | None:
+        """The vectors of ``article``'s sentences, or None when they are not (or no longer:
+        another text) in the index."""
+        got = self.rows.get(article.doc_id)
+        if got is None or got[0] != article.content_hash:
+            return None
+        _, first, count = got
+        return self.vectors[first : first + count]
+
+    def save(self, folder: Path) -> None:
+        tmp = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        np.save(tmp / "vectors.npy", self.vectors)
+        (tmp / "rows.json").write_text(json.dumps(
+            {"fingerprint": self.fingerprint, "rows": {k: list(v) for k, v in self.rows.items()}}),
+            encoding="utf-8")
+        old = folder.with_name(f"{folder.name}.{os.getpid()}.old")
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)  # readers see the old copy or the new one, never half of one
+        shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, folder: Path) -> SentenceIndex:
+        data = json.loads((folder / "rows.json").read_text(encoding="utf-8"))
+        vectors = np.load(folder / "vectors.npy", mmap_mode="r")
+        rows = {k: (str(h), int(a), int(n)) for k, (h, a, n) in data["rows"].items()}
+        if rows and max(a + n for _, a, n in rows.values()) > len(vectors):
+            raise ValueError(f"{folder}: the sentence rows do not match the vectors")
+        return cls(str(data["fingerprint"]), vectors, rows)
+
+
+def sentences_dir(home: Path) -> Path:
+    return home / "sentences" / "current"
+
+
+def build_sentences(articles: Mapping[str, Article], embed: Embed, fingerprint: str,
+                    previous: SentenceIndex | None = None) -> SentenceIndex:
+    """Vectors for every sentence of ``articles``; rows of unchanged articles are copied from
+    ``previous`` instead of embedded again."""
+    parts: list[np.ndarray] = []
+    rows: dict[str, tuple[str, int, int]] = {}
+    at = 0
+    todo: list[Article] = []
+    for doc_id in sorted(articles):
+        art = articles[doc_id]
+        old = previous.of(art) if previous is not None else None
+        if old is not None and len(old) == len(art.sentences()):
+            parts.append(np.asarray(old, dtype=np.float16))
+            rows[doc_id] = (art.content_hash, at, len(old))
+            at += len(old)
+        else:
+            todo.append(art)
+    texts = [a.text[s:e] for a in todo for s, e in a.sentences()]
+    fresh = embed(texts).astype(np.float16) if texts else np.zeros((0, 0), np.float16)
+    pos = 0
+    for art in todo:
+        n = len(art.sentences())
+        parts.append(fresh[pos : pos + n])
+        rows[art.doc_id] = (art.content_hash, at, n)
+        pos += n
+        at += n
+    dim = next((p.shape[1] for p in parts if p.size), 0)
+    vectors = (np.concatenate([p.reshape(-1, dim) for p in parts]) if dim
+               else np.zeros((0, 0), np.float16))
+    return SentenceIndex(fingerprint, vectors, rows)

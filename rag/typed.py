@@ -1,0 +1,267 @@
+"""Typed answers: the names, dates and numbers in the best evidence that could answer the
+question, grouped (one candidate per thing however it is written) and ranked by the fitted
+``candidate`` model (rag.models).
+
+A date is one candidate however it is written ("Friday", "22 March", "March 22" in a piece
+of 25 March 2024 are all 2024-03-22); a number is one candidate per value; a name is one
+candidate with its shorter forms ("Bankman-Fried" joins "Sam Bankman-Fried").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+import numpy as np
+
+from rag.dates import Resolved, resolve
+from rag.embeddings import Embedder
+from rag.errors import RagError
+from rag.evidence import NAME_LABELS, Evidence, type_fit
+from rag.models import Features, Model
+from rag.names import name_key, name_terms, same_name
+from rag.nlp import governors
+from rag.question import Query
+from rag.text import fold, stem, terms
+from rag.types import Article
+
+DEPTH = 12  # evidence sentences candidates are drawn from (the ranked top)
+CANDIDATE_FEATURES = (
+    "fit", "head_sim", "best", "votes", "first_rank", "n_docs", "n_mentions", "spread",
+    "in_question", "near", "is_publisher", "source", "clause_cover", "words", "resolved",
+    "year_match", "governed", "is_person", "is_org", "is_place", "is_norp", "is_date", "is_number",
+    "is_other",
+)
+_NUMBER_WORDS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty".split())}
+_LABEL_GROUP = {"PERSON": "is_person", "ORG": "is_org", "GPE": "is_place", "LOC": "is_place",
+                "FAC": "is_place", "NORP": "is_norp", "DATE": "is_date", "TIME": "is_date",
+                "CARDINAL": "is_number", "QUANTITY": "is_number", "MONEY": "is_number",
+                "PERCENT": "is_number"}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One possible answer and the sentences that give it (best first)."""
+
+    text: str  # as it will be shown: "Sam Bankman-Fried", "22 March 2024", "over 130"
+    label: str
+    key: str  # what groups its mentions: a resolved date, a number's value, a name
+    support: tuple[Evidence, ...]
+    date: Resolved | None = None
+    score: float = 0.0  # the fitted model's probability that this is the answer
+
+
+@dataclass(frozen=True)
+class Found:
+    """The candidates of a question with their features, before ranking."""
+
+    candidates: tuple[Candidate, ...]
+    features: Features
+
+
+def number_value(text: str) -> str | None:
+    """"16,000" -> "16000", "four" -> "4", "over 130" -> "130"; None without a number."""
+    m = re.search(r"\d[\d,]*(?:\.\d+)?", text)
+    if m:
+        return m.group().replace(",", "").rstrip(".")
+    for w in re.findall(r"[a-z]+", fold(text)):
+        if w in _NUMBER_WORDS:
+            return str(_NUMBER_WORDS[w])
+    return None
+
+
+def _labels(query: Query) -> set[str]:
+    if query.kind == "when":
+        return {"DATE", "TIME"}
+    if query.kind == "how_many":  # "48 hours", "10 days": spaCy labels a span of time DATE/TIME
+        return {"CARDINAL", "QUANTITY", "MONEY", "PERCENT", "DATE", "TIME"}
+    if query.kind == "how_long":
+        return {"DATE", "TIME", "QUANTITY", "CARDINAL"}
+    return set(NAME_LABELS)
+
+
+def gather(query: Query, evidence: Sequence[Evidence], articles: Mapping[str, Article],
+           embedder: Embedder, publishers: frozenset[str]) -> Found:
+    """The candidates of the asked type in the top ``DEPTH`` evidence sentences."""
+    if not query.typed or not evidence:
+        return Found((), Features.of(CANDIDATE_FEATURES, []))
+    wanted = _labels(query)
+    fit = type_fit(query, embedder)
+    qwords = set(query.terms) | set(query.entities)
+    verbs = qwords | ({query.verb} if query.verb else set())
+    groups: list[dict[str, object]] = []
+    top = list(evidence[:DEPTH])
+    for rank, ev in enumerate(top, start=1):
+        art = articles.get(ev.doc_id)
+        if art is None:
+            continue
+        for m in ev.mentions:
+            if m.label not in wanted:
+                continue
+            text = art.text[m.start:m.end].strip()
+            if not text or not terms(text, keep_stopwords=True):
+                continue
+            date = resolve(text, art.published) if m.label in ("DATE", "TIME") else None
+            if m.label in ("CARDINAL", "QUANTITY", "MONEY", "PERCENT") or (
+                    query.kind == "how_many" and number_value(text)):
+                key = f"{m.label}:{number_value(text) or name_key(text)}"
+            elif date is not None and query.kind == "when":
+                key = f"date:{date.iso}"
+            else:
+                key = name_key(text)
+            g = _find(groups, key, text, m.label)
+            if g is None:
+                g = {"key": key, "label": m.label, "texts": [], "support": [], "ranks": [],
+                     "date": date, "near": 0.0, "governed": 0.0}
+                groups.append(g)
+            g["texts"].append(text)  # type: ignore[attr-defined]
+            if ev not in g["support"]:  # type: ignore[operator]
+                g["support"].append(ev)  # type: ignore[attr-defined]
+                g["ranks"].append(rank)  # type: ignore[attr-defined]
+            g["near"] = max(float(g["near"]), _proximity(art.text, ev.start, m.start, m.end,  # type: ignore[arg-type]
+                                                        qwords))
+            g["governed"] = max(float(g["governed"]),  # type: ignore[arg-type]
+                                _governed(ev.text, m.start - ev.start, m.end - ev.start, verbs))
+    if not groups:
+        return Found((), Features.of(CANDIDATE_FEATURES, []))
+    texts = [_display(g) for g in groups]
+    head_sim = _head_similarity(embedder, query.head, tuple(texts)) if query.kind in (
+        "who", "which", "where") else [0.0] * len(groups)
+    clause_best = _clause_best(query, top)
+    window_text = [fold(p.text) for p in {ev.passage.chunk_id: ev.passage for ev in top}.values()]
+    rows, cands = [], []
+    for g, text, hs in zip(groups, texts, head_sim):
+        support: list[Evidence] = g["support"]  # type: ignore[assignment]
+        ranks: list[int] = g["ranks"]  # type: ignore[assignment]
+        ct = set(terms(text))
+        date: Resolved | None = g["date"]  # type: ignore[assignment]
+        label = str(g["label"])
+        key_text = name_key(text)
+        row = {
+            "fit": fit.get(label, 0.0),
+            "head_sim": float(hs),
+            "best": max(ev.score for ev in support),
+            "votes": sum(ev.score for ev in support),
+            "first_rank": 1.0 / min(ranks),
+            "n_docs": len({ev.doc_id for ev in support}),
+            "n_mentions": len(g["texts"]),  # type: ignore[arg-type]
+            "spread": sum(key_text in w for w in window_text) / max(1, len(window_text)),
+            "in_question": len(ct & qwords) / len(ct) if ct else 0.0,
+            "near": float(g["near"]),  # type: ignore[arg-type]
+            "is_publisher": float(name_key(text) in publishers),
+            "source": float(any(ev.doc_id in query.sources for ev in support)),
+            "clause_cover": (sum(any(ev is b for ev in support) for b in clause_best)
+                             / len(clause_best) if clause_best else 0.0),
+            "words": min(len(text.split()), 6) / 6,
+            "resolved": {"day": 1.0, "month": 0.6, "year": 0.3}.get(
+                date.grain if date else "", 0.0),
+            "year_match": float(bool(query.years) and any(y in text or (date and date.iso[:4] == y)
+                                                         for y in query.years)),
+            "governed": float(g["governed"]),  # type: ignore[arg-type]
+            _LABEL_GROUP.get(label, "is_other"): 1.0,
+        }
+        rows.append(row)
+        cands.append(Candidate(text, label, str(g["key"]), tuple(support), date))
+    return Found(tuple(cands), Features.of(CANDIDATE_FEATURES, rows))
+
+
+def _find(groups: list[dict[str, object]], key: str, text: str, label: str
+          ) -> dict[str, object] | None:
+    """The group a mention joins: the same key, or (names) the same name of a like label."""
+    for g in groups:
+        if g["key"] == key:
+            return g
+    if label in NAME_LABELS:
+        for g in groups:
+            if str(g["label"]) in NAME_LABELS and any(
+                    same_name(text, t) for t in g["texts"]):  # type: ignore[attr-defined]
+                return g
+    return None
+
+
+def _display(g: Mapping[str, object]) -> str:
+    """How a candidate is shown: a resolved date spelled out, else its fullest mention."""
+    date: Resolved | None = g["date"]  # type: ignore[assignment]
+    if date is not None and str(g["key"]).startswith("date:"):
+        return date.spoken()
+    texts: list[str] = g["texts"]  # type: ignore[assignment]
+    best = max(texts, key=lambda t: (len(t.split()), texts.count(t), len(t)))
+    return re.sub(r"^(?:the|The)\s+", "", best)
+
+
+def _governed(sentence: str, start: int, end: int, words: set[str]) -> float:
+    """1 when the verb a mention hangs from is one the question uses ("warned" for "when did
+    the US warn"), 0.5 when a verb further up does, else 0: the event a date belongs to."""
+    if start < 0 or end > len(sentence):
+        return 0.0
+    stems = [stem(fold(v)) for v in governors(sentence, start, end)]
+    if stems and stems[0] in words:
+        return 1.0
+    return 0.5 if any(s in words for s in stems[1:]) else 0.0
+
+
+def _proximity(text: str, sent_start: int, start: int, end: int, qwords: set[str],
+               reach: int = 80) -> float:
+    """1 when a question word stands right beside the mention, less with distance."""
+    left = terms(text[max(sent_start, start - reach):start])
+    right = terms(text[end:end + reach])
+    dist = [len(left) - k for k, t in enumerate(left) if t in qwords]
+    dist += [k + 1 for k, t in enumerate(right) if t in qwords]
+    return 1.0 / min(dist) if dist else 0.0
+
+
+@lru_cache(maxsize=8192)
+def _head_vectors(embedder: Embedder, texts: tuple[str, ...]) -> np.ndarray:
+    return embedder.embed(list(texts))
+
+
+def _head_similarity(embedder: Embedder, head: str, texts: tuple[str, ...]) -> list[float]:
+    """How much each candidate is "a {head}" to the embedder ("a newspaper" ~ "The New York
+    Times"): the embedding model's knowledge of what a name is."""
+    if not head:
+        return [0.0] * len(texts)
+    vecs = _head_vectors(embedder, (f"a {head}",) + texts)
+    return [float(v) for v in vecs[1:] @ vecs[0]]
+
+
+def _clause_best(query: Query, top: Sequence[Evidence]) -> list[Evidence]:
+    """For a question of several clauses, the sentence that best covers each clause."""
+    clauses = [set(terms(c)) for c in query.clauses]
+    clauses = [c for c in clauses if c]
+    if len(clauses) < 2:
+        return []
+    out = []
+    for c in clauses:
+        out.append(max(top, key=lambda ev, c=c: (len(c & set(terms(ev.text))), ev.score)))
+    return out
+
+
+def rank(found: Found, model: Model | None) -> list[Candidate]:
+    """The candidates best first, each scored by the fitted ``candidate`` model."""
+    if not len(found.features):
+        return []
+    if model is None:
+        raise RagError("no fitted candidate model in rag/models.json; run "
+                       "'python -m evals.calibrate'")
+    probs = model.prob(found.features)
+    order = np.argsort(-probs, kind="stable")
+    return [replace(found.candidates[i], score=float(probs[i])) for i in order]
+
+
+def publisher_keys(articles: Mapping[str, Article]) -> frozenset[str]:
+    """The collection's publishers as name keys ("TechCrunch" -> "techcrunch")."""
+    return frozenset(name_key(a.source) for a in articles.values() if a.source)
+
+
+def matches(candidate: str, gold: str) -> bool:
+    """Whether a candidate names the gold answer (for fitting and scoring): the same name,
+    or the gold's words all in the candidate."""
+    if same_name(candidate, gold):
+        return True
+    g = name_terms(gold)
+    return bool(g) and g <= name_terms(candidate)
+

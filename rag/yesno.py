@@ -1,0 +1,158 @@
+"""Yes/no questions: does the evidence say what the question asks, part by part?
+
+"Does the Verge article say A, while the TechCrunch article says B?" holds when each part is
+found in the evidence; "Did X report A before Y reported B?" is settled by the two articles'
+publication dates. The features say how well each part of the question is found, whether
+the best evidence negates what the question asserts (or the reverse) or gives another
+figure, and which words the question asks with ("consistent", "change": the fitted model
+learns what they ask). The fitted ``yesno`` model turns them into the probability of "Yes".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
+
+import numpy as np
+
+from rag.embeddings import Embedder
+from rag.evidence import Evidence, Sentences
+from rag.models import Features
+from rag.nlp import parse
+from rag.question import Query
+from rag.text import fold, terms
+from rag.types import Article
+
+DEPTH = 20  # evidence sentences each part of the question is looked for in
+YESNO_FEATURES = (
+    "top", "top3", "part_lex_min", "part_lex_mean", "part_dense_min", "part_dense_mean",
+    "sources_found", "negation_differs", "figure_differs", "order", "parts",
+    "part_source_dense_min", "part_cover_min", "part_missing_max",
+)
+WORD_PREFIX = "w:"  # question-word features: "w:consistent" is 1 when the question says it
+_NEGATION = re.compile(r"\b(?:not|no|never|none|neither|nor|without|n't)\b|n['’]t\b", re.I)
+
+
+def question_words(query: Query) -> frozenset[str]:
+    """The lemmas of the question's own words (not its names, dates or numbers)."""
+    doc = parse(query.text)
+    return frozenset(fold(t.lemma_) for t in doc if t.is_alpha and not t.ent_type_
+                     and t.pos_ in ("NOUN", "VERB", "ADJ", "ADV", "ADP", "AUX", "SCONJ"))
+
+
+def features(query: Query, found: Sentences, evidence: Sequence[Evidence],
+             articles: Mapping[str, Article], embedder: Embedder,
+             idf: Callable[[str], float], words: Sequence[str] = ()) -> Features:
+    """One row describing how the evidence bears on a yes/no question; ``words`` are the
+    question-word features the fitted model reads (its feature names after ``YESNO_FEATURES``)."""
+    top = list(evidence[:DEPTH])
+    parts = [c for c in query.clauses if terms(c)] or [query.text]
+    lex, dense, own, cover, missing = [], [], [], [], []
+    if top:
+        rows = np.array([ev.row for ev in top])
+        part_vecs = embedder.embed(parts)
+        sims = found.vectors[rows] @ part_vecs.T  # (sentences, parts)
+        for j, part in enumerate(parts):
+            pt = set(terms(part))
+            total = sum(idf(t) for t in pt) or 1.0
+            lex.append(max(sum(idf(t) for t in pt & set(terms(ev.text))) / total for ev in top))
+            dense.append(float(sims[:, j].max()))
+            # The part's own source: the sentences of the publisher it names, if it names one.
+            named = [k for k, ev in enumerate(top) if ev.passage.source
+                     and set(terms(ev.passage.source)) and set(terms(ev.passage.source)) <= pt]
+            own.append(float(sims[named, j].max()) if named else dense[-1])
+            # The part's words against its best sentence and the sentences around it: a claim
+            # the source does not make ("a decrease" where it says "higher") leaves a
+            # rare word of the part uncovered.
+            k = int(np.argmax(sims[named, j])) if named else int(np.argmax(sims[:, j]))
+            k = named[k] if named else k
+            window = _window_terms(top[k], articles)
+            content = [t for t in pt if t not in set(query.entities)]
+            if content:
+                rare = max(idf(t) for t in content) or 1.0
+                cover.append(sum(idf(t) for t in content if t in window)
+                             / (sum(idf(t) for t in content) or 1.0))
+                missing.append(max((idf(t) for t in content if t not in window), default=0.0)
+                               / rare)
+    best = top[0] if top else None
+    named = query.sources
+    found_docs = {ev.doc_id for ev in top if ev.score >= 0.5}
+    row = {
+        "top": top[0].score if top else 0.0,
+        "top3": float(np.mean([ev.score for ev in top[:3]])) if top else 0.0,
+        "part_lex_min": min(lex, default=0.0),
+        "part_lex_mean": float(np.mean(lex)) if lex else 0.0,
+        "part_dense_min": min(dense, default=0.0),
+        "part_dense_mean": float(np.mean(dense)) if dense else 0.0,
+        "sources_found": len(named & found_docs) / len(named) if named else 1.0,
+        "negation_differs": float(best is not None and bool(_NEGATION.search(query.text))
+                                  != bool(_NEGATION.search(best.text))),
+        "figure_differs": _figure_differs(query, best),
+        "order": order_holds(query, top, articles),
+        "parts": min(len(parts), 4) / 4,
+        "part_source_dense_min": min(own, default=0.0),
+        "part_cover_min": min(cover, default=0.0),
+        "part_missing_max": max(missing, default=0.0),
+    }
+    asked = question_words(query)
+    for w in words:
+        row[w] = float(w[len(WORD_PREFIX):] in asked)
+    return Features.of(YESNO_FEATURES + tuple(words), [row])
+
+
+def _window_terms(ev: Evidence, articles: Mapping[str, Article]) -> frozenset[str]:
+    """The terms of a sentence and the sentences on either side of it in its article."""
+    art = articles.get(ev.doc_id)
+    if art is None:
+        return frozenset(terms(ev.text))
+    spans = art.sentences()
+    i = next((k for k, (s, _) in enumerate(spans) if s == ev.start), None)
+    if i is None:
+        return frozenset(terms(ev.text))
+    lo, hi = spans[max(0, i - 1)][0], spans[min(len(spans) - 1, i + 1)][1]
+    return frozenset(terms(art.text[lo:hi]))
+
+
+def _figure_differs(query: Query, best: Evidence | None) -> float:
+    """1 when the question states a figure the best sentence does not give, while the
+    sentence gives another ("two gunmen" against "Four gunmen"); 0 otherwise."""
+    if best is None:
+        return 0.0
+    asked = {t for t in terms(query.text) if t.isdigit()} | _number_words(query.text)
+    if not asked:
+        return 0.0
+    given = {t for t in terms(best.text) if t.isdigit()} | _number_words(best.text)
+    return float(bool(given) and not asked & given)
+
+
+def _number_words(text: str) -> set[str]:
+    from rag.typed import number_value
+
+    return {v for w in re.findall(r"[A-Za-z]+", text) if (v := number_value(w)) is not None}
+
+
+def order_holds(query: Query, top: Sequence[Evidence], articles: Mapping[str, Article]) -> float:
+    """For "did A … before/after B …": +1 when the publication dates of the articles that
+    best answer each side agree with the order asked, -1 when they contradict it, 0 when the
+    question asks no order or a date is missing."""
+    m = re.search(r"\b(before|after)\b", query.text, re.IGNORECASE)
+    if not m or not top:
+        return 0.0
+    sides = [query.text[: m.start()], query.text[m.end():]]
+    dated = []
+    for side in sides:
+        st = set(terms(side))
+        if not st:
+            return 0.0
+        ev = max(top, key=lambda e, st=st: (len(st & set(terms(
+            f"{e.passage.title} {e.passage.source} {e.text}"))), e.score))
+        pub = articles[ev.doc_id].published if ev.doc_id in articles else None
+        if not pub:
+            return 0.0
+        dated.append((date.fromisoformat(pub[:10]), ev.doc_id))
+    (a, da), (b, db) = dated
+    if da == db or a == b:
+        return 0.0
+    first_before = a < b
+    return 1.0 if first_before == (m.group(1).lower() == "before") else -1.0

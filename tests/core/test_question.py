@@ -1,0 +1,66 @@
+"""Question analysis from the parse: kinds, heads, names, options, corrections."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.names import Sources
+from rag.question import Speller, analyze, with_sources
+
+
+@pytest.mark.parametrize(("question", "kind", "head"), [
+    ("When did the US Embassy in Moscow warn about an imminent attack?", "when", "date"),
+    ("Which company is being challenged by Epic Games?", "which", "company"),
+    ("Who claimed responsibility for the attack?", "who", "person"),
+    ("How many people were killed in the attack?", "how_many", "people"),
+    ("How long before the attack did the US warn Moscow?", "how_long", "duration"),
+    ("What percentage of the vote did Putin win?", "how_many", "percentage"),
+    ("What day of the week was the hall attacked?", "when", "day"),
+    ("Why does ISIS-K target Russia?", "why", ""),
+    ("What did Putin call the US warnings?", "what", ""),
+    ("Did the US warning include the precise timing?", "yesno", ""),
+    ("is it true that four gunmen stormed the hall", "yesno", ""),
+    ("After Powell's hikes were reported by Fortune, did Business Line report a change?",
+     "yesno", ""),
+    ("Was the portrayal in Fortune consistent or inconsistent with TechCrunch's?", "choice", ""),
+])
+def test_the_kind_and_head_come_from_the_parse(question: str, kind: str, head: str) -> None:
+    q = analyze(question)
+    assert (q.kind, q.head) == (kind, head)
+
+
+def test_when_joining_a_clause_does_not_make_a_date_question() -> None:
+    q = analyze("Which band was performing at Crocus City Hall when the attack began?")
+    assert q.kind == "which" and q.head == "band"
+
+
+@pytest.mark.parametrize("opener", ["Under", "Besides", "Regarding", "According to"])
+def test_a_capitalised_opener_is_not_a_name(opener: str) -> None:
+    q = analyze(f"{opener} the warning, which country told Russia about the attack?")
+    assert opener.split()[0] not in " ".join(q.names)
+    assert q.kind == "which" and q.head == "country"
+
+
+def test_names_options_counts_and_years() -> None:
+    q = analyze("Which two officials said the US had warned Russia in 2024?")
+    assert q.count == 2 and q.plural and {"US", "Russia"} <= set(q.names)
+    assert q.years == ("2024",)
+    c = analyze("Was it reported before or after the TechCrunch article?")
+    assert c.kind == "choice" and c.options == ("before", "after")
+    d = analyze("Who is Matthew Miller?")
+    assert d.definition and not d.typed
+
+
+def test_a_misspelt_word_is_corrected_to_a_collection_word() -> None:
+    speller = Speller({"peskov": 5, "embassy": 9, "kremlin": 4}, frozenset({"said"}))
+    q = analyze("What did Peskof say about the embasy?", {"peskov": 1}, speller)
+    assert dict(q.corrections) == {"peskof": "peskov", "embasy": "embassy"}
+    assert "peskov" in q.terms and "Peskov" in q.search
+    assert speller.correct("x" * 100_000) is None  # bounded: a pasted blob is left alone
+
+
+def test_with_sources_drops_the_source_words() -> None:
+    q = analyze("According to the Daily Express, how many people died?")
+    s = with_sources(q, Sources(frozenset({"b"}), frozenset({"daili", "express"})))
+    assert s.sources == {"b"} and "express" not in s.terms
+    assert all("express" not in p for p in s.pairs) and "kill" in s.terms
