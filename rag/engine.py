@@ -28,7 +28,7 @@ from rag.lexical import LexicalIndex
 from rag.retrieval import Retriever
 from rag.settings import MAX_QUESTION_CHARS, Settings
 from rag.store import Store
-from rag.types import Answer, Article, Passage
+from rag.types import Answer, Article, Citation, Passage
 
 REFUSAL = "The articles do not answer this question."
 
@@ -184,7 +184,8 @@ class Engine:
                 else:
                     yield item
             assert ans is not None
-            ans = _with(ans, confidence=decision.confidence)
+            ans = _with(ans, confidence=decision.confidence,
+                        citations=with_pages(ans.citations, self.articles()))
         timings["total_ms"] = (time.perf_counter() - t0) * 1000
         yield _with(ans, timings={**ans.timings, **timings})
 
@@ -202,6 +203,14 @@ def refusal_text(query: Query, passages: list[Passage]) -> str:
     if missing:
         return f"{REFUSAL} None of the indexed articles mentions {', '.join(missing[:3])}."
     return f"{REFUSAL} None of the indexed articles contains a passage that answers it."
+
+
+def with_pages(citations: tuple[Citation, ...], articles: dict[str, Article]
+               ) -> tuple[Citation, ...]:
+    """Citations into a PDF or Word file name the page their quote begins on."""
+    return tuple(replace(c, page=articles[c.doc_id].page_at(c.start))
+                 if c.doc_id in articles and articles[c.doc_id].pages else c
+                 for c in citations)
 
 
 def _with(ans: Answer, **changes: Any) -> Answer:
