@@ -86,6 +86,11 @@ class Decoded:
     warning: str = ""
 
 
+def megabytes(n: int) -> str:
+    """A size for people: '11', '0.5', '2.3' (megabytes of 2**20 bytes)."""
+    return f"{n / 2**20:.3g}" if n < 10 * 2**20 else f"{n / 2**20:.1f}".removesuffix(".0")
+
+
 def sniff(data: bytes) -> str | None:
     """What a binary file is ("a PNG image"), by its first bytes; None for text."""
     for magic, kind in MAGIC.items():
@@ -211,7 +216,7 @@ def load_file(path: Path, doc_id: str | None = None,
     name = str(path)
     size = path.stat().st_size
     if size > max_bytes:
-        raise IngestError(f"{name}: {size / 2**20:.1f} MB is over the {max_bytes / 2**20:g} MB "
+        raise IngestError(f"{name}: {megabytes(size)} MB is over the {megabytes(max_bytes)} MB "
                           "limit for one file (RAG_MAX_FILE_MB); split it or raise the limit")
     if size == 0:
         raise IngestError(f"{name}: the file is empty")

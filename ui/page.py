@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from index.loader import FORMATS
+from index.loader import FORMATS, megabytes
 from rag.errors import IndexNotFound, RagError
 from rag.settings import MAX_QUESTION_CHARS
 from rag.types import Answer
@@ -197,7 +197,7 @@ def build_page(service: Service) -> gr.Blocks:
                 name = display_name(p.name)
                 if p.stat().st_size > limit:
                     too_big.append(
-                        FileOutcome(name, False, f"the file is over the {limit / 2**20:g} MB "
+                        FileOutcome(name, False, f"the file is over the {megabytes(limit)} MB "
                                                  "limit (RAG_MAX_FILE_MB)")
                     )
                 else:
@@ -227,7 +227,7 @@ def build_page(service: Service) -> gr.Blocks:
                 note = f" ({html.escape(o.message)})" if o.message else ""
                 lines.append(f"Added {name}{note}.")
             else:
-                lines.append(f"Skipped {name}: {html.escape(o.message)}.")
+                lines.append(f"Skipped {name}: {html.escape(o.message.rstrip('.'))}.")
         if result.indexed:
             lines.append(f"{html.escape(result.summary())}. You can ask about "
                          f"{'it' if len(result.indexed) == 1 else 'them'} in the Ask tab now.")

@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.loader import DEFAULT_MAX_FILE_BYTES, FORMATS, decode, sniff
+from index.loader import DEFAULT_MAX_FILE_BYTES, FORMATS, decode, megabytes, sniff
 from rag.errors import IngestError
 
 ALLOWED_SUFFIXES = {
@@ -79,8 +79,8 @@ def check_upload(name: str, data: bytes, max_bytes: int = DEFAULT_MAX_FILE_BYTES
         raise UploadRejected(f"{shown}: only {FORMATS} files can be added.")
     if len(data) > max_bytes:
         raise UploadRejected(
-            f"{shown}: the file is {len(data) / 2**20:.1f} MB; the limit is "
-            f"{max_bytes / 2**20:g} MB (RAG_MAX_FILE_MB)."
+            f"{shown}: the file is {megabytes(len(data))} MB; the limit is "
+            f"{megabytes(max_bytes)} MB (RAG_MAX_FILE_MB)."
         )
     if not data.strip():
         raise UploadRejected(f"{shown}: the file is empty.")
@@ -90,11 +90,9 @@ def check_upload(name: str, data: bytes, max_bytes: int = DEFAULT_MAX_FILE_BYTES
     if data.startswith(b"PK\x03\x04") and _is_docx(data):
         return ".docx"
     if suffix in (".pdf", ".docx"):
-        what = f"this is {kind}" if kind else "this is not"
-        raise UploadRejected(
-            f"{shown}: {what} a {'PDF' if suffix == '.pdf' else 'Word'} document; "
-            "save it again in that format."
-        )
+        want = "a PDF" if suffix == ".pdf" else "a Word (.docx) document"
+        found = f"it is {kind}, not {want}" if kind else f"it is not {want}"
+        raise UploadRejected(f"{shown}: named {suffix} but {found}; save it again as {want}.")
     if kind:
         raise UploadRejected(f"{shown}: this is {kind}, not a text article.")
     try:

@@ -31,7 +31,7 @@ BAD = {"empty.txt": "the file is empty",
        "scanned-letter.pdf": "the PDF has no text layer",
        "cookie-wall.html": "no article text left after removing page furniture",
        "figures.csv": "unsupported file type '.csv'",
-       "huge.txt": "11.0 MB is over the 10 MB limit for one file (RAG_MAX_FILE_MB)"}
+       "huge.txt": "11 MB is over the 10 MB limit for one file (RAG_MAX_FILE_MB)"}
 
 
 @pytest.fixture()
