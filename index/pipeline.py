@@ -22,6 +22,7 @@ from index.progress import (
     CLEANING,
     DONE,
     EMBEDDING,
+    PREPARING,
     READING,
     IndexProgress,
     ProgressFn,
@@ -159,6 +160,7 @@ def index_documents(docs: Iterable[SourceDoc], settings: Settings,
                            skipped=tuple(skipped), warnings=tuple(warnings))
     paths = {a.doc_id: a.source_path for a in incoming}
     emb = get_embedder()
+    tell(IndexProgress(PREPARING, current="opening the index"))
     with index_lock(settings):
         if rebuild:
             _drop(settings)
@@ -168,6 +170,7 @@ def index_documents(docs: Iterable[SourceDoc], settings: Settings,
         # Stored articles take part in de-duplication, so a re-published copy is recognised
         # whichever run brings it; their recorded duplicates carry over.
         pool = incoming + [a for a in existing.values() if a.doc_id not in incoming_ids]
+        tell(IndexProgress(PREPARING, current="looking for near-duplicates"))
         signatures = load_signatures(settings.home / SIGNATURES)
         grouping = group_duplicates(pool, new=incoming_ids, cache=signatures)
 
@@ -249,6 +252,11 @@ def _write(store: Store, articles: list[Article], settings: Settings, tell: Prog
     """Chunk, embed and store ``articles``, a group of several at a time: one store round trip
     per ~``group_chunks`` chunks instead of per article. Progress counts chunks embedded."""
     emb = get_embedder()
+    if articles:
+        tell(IndexProgress(PREPARING, current="loading the embedding model"))
+        emb.model  # noqa: B018 - loads here, so the bar's first step is not the model load
+        tell(IndexProgress(PREPARING, current=f"cutting {len(articles)} article"
+                                              f"{'s' if len(articles) != 1 else ''} into chunks"))
     planned = [(art, chunk_article(art, emb.count_tokens, max_tokens=settings.chunk_tokens))
                for art in articles]
     total = sum(len(chunks) for _, chunks in planned)

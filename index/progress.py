@@ -13,14 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-READING, CLEANING, EMBEDDING, DONE = "reading", "cleaning", "embedding", "done"
+READING, CLEANING, PREPARING, EMBEDDING, DONE = (
+    "reading", "cleaning", "preparing", "embedding", "done")
 # Without a terminal (a log file, CI) a plain line at most this often, in seconds.
 LOG_EVERY = 30.0
 
 
 @dataclass(frozen=True)
 class IndexProgress:
-    """Where an indexing run is. ``current`` names the file being read."""
+    """Where an indexing run is. ``current`` names the file being read, or the step being
+    prepared ("loading the embedding model")."""
 
     stage: str
     files_done: int = 0
@@ -39,6 +41,8 @@ class IndexProgress:
         if self.stage == EMBEDDING:
             share = self.chunks_done / self.chunks_total if self.chunks_total else 1.0
             return 0.1 + 0.9 * share
+        if self.stage == PREPARING:
+            return 0.1
         share = self.files_done / self.files_total if self.files_total else 0.0
         return (0.0 if self.stage == READING else 0.05) + 0.05 * share
 
@@ -52,6 +56,8 @@ class IndexProgress:
             verb = "Reading" if self.stage == READING else "Cleaning"
             return (f"{verb} file {min(self.files_done + 1, self.files_total)}/"
                     f"{self.files_total}" + (f": {self.current}" if self.current else ""))
+        if self.stage == PREPARING:
+            return f"Preparing: {self.current}" if self.current else "Preparing"
         return "Done"
 
 

@@ -351,7 +351,10 @@ def build_page(service: Service) -> gr.Blocks:
         clear.click(**reset)
         chatbot.clear(**reset)  # the chatbot's own trash button starts over too
         docs_tab.select(documents_html, None, docs, api_visibility="private")
-        add.click(add_files, files, [status, files], api_visibility="private").then(
+        # One bar, over the status line (Gradio draws one on every output by default).
+        add.click(
+            add_files, files, [status, files], api_visibility="private", show_progress_on=[status]
+        ).then(
             documents_html, None, docs, api_visibility="private"
         )
     return page

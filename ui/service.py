@@ -10,7 +10,7 @@ import importlib
 import inspect
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -212,12 +212,16 @@ class Service:
             if checked:
                 stored = [(i, store_upload(n, d, self.uploads_dir, s)) for i, n, d, s in checked]
                 try:
-                    from index import index_paths
+                    from index import IndexProgress, index_paths
 
-                    report = index_paths(
-                        [s.path for _, s in stored], self.settings,
-                        progress=lambda p: report_progress(0.02 + 0.93 * p.fraction,
-                                                           p.describe()))
+                    names = {s.path.name: s.original_name for _, s in stored}
+
+                    def tell(p: IndexProgress) -> None:  # the user's file names, not ours
+                        p = replace(p, current=names.get(p.current, p.current))
+                        report_progress(0.02 + 0.93 * p.fraction, p.describe())
+
+                    report = index_paths([s.path for _, s in stored], self.settings,
+                                         progress=tell)
                 except BaseException:
                     for _, s in stored:  # nothing changes on failure: forget the new files
                         if s.is_new:
