@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +30,8 @@ from rag.retrieval import Retriever
 from rag.settings import MAX_QUESTION_CHARS, Settings
 from rag.store import Store
 from rag.types import Answer, Article, Citation, Passage
+
+log = logging.getLogger(__name__)
 
 REFUSAL = "The articles do not answer this question."
 
@@ -81,7 +84,9 @@ class Engine:
         # First use with an empty RAG_HOME: index the bundled articles.
         from index import index_paths
 
-        index_paths([self.settings.articles_dir], self.settings)
+        report = index_paths([self.settings.articles_dir], self.settings)
+        for line in report.lines():  # a file that could not be indexed is never skipped silently
+            log.warning("indexing %s: %s", self.settings.articles_dir, line)
         return Store(self.settings, embed_model=self.embedder.name, dim=self.embedder.dim)
 
     def _can_auto_index(self) -> bool:
