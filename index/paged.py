@@ -108,7 +108,7 @@ def _drop_running_lines(pages: list[list[str]]) -> list[list[str]]:
     def key(line: str) -> str:
         return re.sub(r"\d+", "#", line.lower())
 
-    edges = Counter()
+    edges: Counter[str] = Counter()
     for ls in pages:
         content = [ln for ln in ls if ln]
         edges.update({key(ln) for ln in content[:2] + content[-2:]})

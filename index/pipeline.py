@@ -154,9 +154,9 @@ def index_documents(docs: Iterable[SourceDoc], settings: Settings,
             continue
         warnings.extend(Problem(d.source_path, w) for w in d.warnings)
     if not incoming:
-        articles, chunks = _totals(settings)
+        n_articles, n_chunks = _totals(settings)
         tell(IndexProgress(DONE))
-        return IndexReport(total_articles=articles, total_chunks=chunks,
+        return IndexReport(total_articles=n_articles, total_chunks=n_chunks,
                            skipped=tuple(skipped), warnings=tuple(warnings))
     paths = {a.doc_id: a.source_path for a in incoming}
     emb = get_embedder()
@@ -174,7 +174,10 @@ def index_documents(docs: Iterable[SourceDoc], settings: Settings,
         signatures = load_signatures(settings.home / SIGNATURES)
         grouping = group_duplicates(pool, new=incoming_ids, cache=signatures)
 
-        added, updated, unchanged, dups = [], [], [], []
+        added: list[str] = []
+        updated: list[str] = []
+        unchanged: list[str] = []
+        dups: list[tuple[str, str]] = []
         todo: list[Article] = []
         for group in grouping.groups:
             canon, *copies = group
@@ -212,10 +215,11 @@ def index_documents(docs: Iterable[SourceDoc], settings: Settings,
             raise store_error(e, settings) from e
         live = store.articles(max_age=0)
         _save_signatures(settings, signatures, live)
-        for c in grouping.conflicts:
-            mine, other = (c.doc_id, c.other) if c.doc_id in paths else (c.other, c.doc_id)
+        for conflict in grouping.conflicts:
+            mine, other = ((conflict.doc_id, conflict.other) if conflict.doc_id in paths
+                           else (conflict.other, conflict.doc_id))
             warnings.append(Problem(paths[mine], f"near-duplicate of {other}, but they "
-                                                 f"disagree ({c.detail}): both kept"))
+                                                 f"disagree ({conflict.detail}): both kept"))
         tell(IndexProgress(DONE))
         return IndexReport(added=tuple(added), updated=tuple(updated),
                            unchanged=tuple(unchanged),
