@@ -7,8 +7,10 @@ cleaning, is skipped with a line saying what is wrong and what to do; the others
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +128,8 @@ def index_paths(paths: Sequence[Path], settings: Settings,
                         on_file=lambda i, n, f: tell(IndexProgress(
                             READING, files_done=i, files_total=n, current=f.name)))
     report = index_documents(loaded.docs, settings, progress=tell, rebuild=rebuild)
-    return replace(report, skipped=loaded.problems + report.skipped)
+    skipped = sorted(loaded.problems + report.skipped, key=lambda p: p.path)
+    return replace(report, skipped=tuple(skipped))
 
 
 def index_documents(docs: Iterable[SourceDoc], settings: Settings,
@@ -275,10 +278,13 @@ def _write(store: Store, articles: list[Article], settings: Settings, tell: Prog
 
     def flush() -> None:
         texts = [embed_text(c.title, c.text) for _, chunks in group for c in chunks]
+        ends = list(accumulate(len(chunks) for _, chunks in group))  # an article's last chunk
+        base = done["articles"]
         parts = []
         for i in range(0, len(texts), EMBED_BATCH):
             parts.append(emb.embed(texts[i : i + EMBED_BATCH]))
             done["chunks"] += len(parts[-1])
+            done["articles"] = base + bisect_right(ends, i + len(parts[-1]))
             report()
         vectors = np.vstack(parts) if parts else np.zeros((0, emb.dim), np.float32)
         items, at = [], 0
@@ -291,8 +297,7 @@ def _write(store: Store, articles: list[Article], settings: Settings, tell: Prog
             if settings.chroma_url:
                 raise
             raise store_error(e, settings) from e
-        done["articles"] += len(group)
-        report()
+        done["articles"] = base + len(group)
         group.clear()
 
     pending = 0

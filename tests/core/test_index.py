@@ -166,7 +166,7 @@ def test_nothing_to_index_changes_nothing_even_with_rebuild(indexed_home: Path,
     (tmp_path / "notes.xlsx").write_bytes(b"PK\x03\x04")
     report = index_paths([tmp_path / "notes.xlsx", tmp_path / "nope"], s, rebuild=True)
     assert report.indexed == 0 and [p.message.split(";")[0] for p in report.skipped] == [
-        "unsupported file type '.xlsx'", "no such file or folder"]
+        "no such file or folder", "unsupported file type '.xlsx'"]  # sorted by path
     assert report.total_articles == 4  # what the untouched index still holds
     assert snapshot(home) == before
 
