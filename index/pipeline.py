@@ -1,28 +1,50 @@
-"""Ingestion: source documents -> cleaned, de-duplicated articles -> chunks -> the store."""
+"""Ingestion: source documents -> cleaned, de-duplicated articles -> chunks -> the store.
+
+Every input gets an outcome. A file that cannot be read, or has no article text left after
+cleaning, is skipped with a line saying what is wrong and what to do; the others are indexed.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import sys
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from itertools import accumulate
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from index.chunker import chunk_article
-from index.clean import clean
-from index.dedupe import group_duplicates
-from index.loader import SourceDoc, load_paths
+from index.clean import clean, locate_pages
+from index.dedupe import Conflict, group_duplicates, load_signatures, save_signatures
+from index.loader import Problem, SourceDoc, load_paths
+from index.progress import (
+    CLEANING,
+    DONE,
+    EMBEDDING,
+    PREPARING,
+    READING,
+    IndexProgress,
+    ProgressFn,
+    progress_fn,
+)
 from rag.embeddings import get_embedder
-from rag.errors import IngestError, StoreError
+from rag.errors import IngestError, RagError, StoreError
 from rag.lexical import build_lexical
 from rag.settings import Settings
 from rag.store import Store, index_lock, store_error
 from rag.types import Article, Chunk
 
+# Texts embedded per call: the bar moves every few seconds even inside one long article.
+EMBED_BATCH = 32
+SIGNATURES = "minhash.npz"  # near-duplicate signatures cached under RAG_HOME
+
 
 @dataclass(frozen=True)
 class IndexReport:
-    """What one indexing run did."""
+    """What one indexing run did, file by file."""
 
     added: tuple[str, ...] = ()
     updated: tuple[str, ...] = ()
@@ -31,39 +53,117 @@ class IndexReport:
     chunks_written: int = 0
     total_articles: int = 0
     total_chunks: int = 0
+    skipped: tuple[Problem, ...] = ()  # files not indexed: what is wrong, what to do
+    warnings: tuple[Problem, ...] = ()  # files indexed, with something the user should know
+    kept_apart: tuple[Conflict, ...] = ()  # near-duplicates that disagree on a fact
+    sources: tuple[tuple[str, str], ...] = ()  # (doc_id, source path) of every input indexed
+
+    @property
+    def indexed(self) -> int:
+        """Input files now in the index (added, updated, unchanged, or folded into a copy)."""
+        return len(self.sources)
+
+    @property
+    def ok(self) -> bool:
+        """Nothing was skipped."""
+        return not self.skipped
+
+    def lines(self) -> list[str]:
+        """One line per problem file: skipped ones, then warnings."""
+        return ([f"skipped {p.path}: {p.message}" for p in self.skipped]
+                + [f"warning {p.path}: {p.message}" for p in self.warnings])
 
     def summary(self) -> str:
+        """'5 indexed, 3 skipped: empty.txt, photo.txt, scan.pdf; 2 added, ...'."""
+        head = f"{self.indexed} indexed, {len(self.skipped)} skipped"
+        if self.skipped:
+            names = [Path(p.path).name or p.path for p in self.skipped]
+            head += ": " + ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
         dup = ", ".join(f"{d} (same story as {c})" for d, c in self.duplicates)
-        return (f"{len(self.added)} added, {len(self.updated)} updated, "
+        apart = ", ".join(f"{c.doc_id} and {c.other} ({c.detail})" for c in self.kept_apart)
+        return (f"{head}; {len(self.added)} added, {len(self.updated)} updated, "
                 f"{len(self.unchanged)} unchanged; {self.chunks_written} chunks written; "
                 f"index holds {self.total_articles} articles in {self.total_chunks} chunks"
-                + (f"; near-duplicates folded: {dup}" if dup else ""))
+                + (f"; near-duplicates folded: {dup}" if dup else "")
+                + (f"; near-duplicates kept apart, they disagree: {apart}" if apart else ""))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: counts, the summary, and one entry per problem file."""
+        return {
+            "indexed": self.indexed, "skipped": len(self.skipped),
+            "added": list(self.added), "updated": list(self.updated),
+            "unchanged": list(self.unchanged),
+            "duplicates": [{"doc_id": d, "same_story_as": c} for d, c in self.duplicates],
+            "kept_apart": [{"doc_id": c.doc_id, "other": c.other, "differs_on": c.detail}
+                           for c in self.kept_apart],
+            "problems": ([{"path": p.path, "status": "skipped", "message": p.message}
+                          for p in self.skipped]
+                         + [{"path": p.path, "status": "warning", "message": p.message}
+                            for p in self.warnings]),
+            "chunks_written": self.chunks_written, "total_articles": self.total_articles,
+            "total_chunks": self.total_chunks, "summary": self.summary(),
+        }
 
 
 def to_article(doc: SourceDoc) -> Article:
-    """Clean one source document into an article."""
+    """Clean one source document into an article; ``IngestError`` when no text is left."""
     c = clean(doc.text, is_html=doc.is_html, title=doc.title, published=doc.published,
               source=doc.source)
     if not c.text.strip():
         raise IngestError(f"{doc.source_path}: no article text left after removing page "
-                          "furniture; is this a news article?")
+                          "furniture (menus, banners, footers); is this a news article?")
+    pages = locate_pages(doc.text, doc.page_starts, c.text) if doc.page_starts else ()
+    paged = f"{pages}\0" if pages else ""  # texts without pages keep their old hashes
     digest = hashlib.sha256(
-        f"{c.title}\0{c.published}\0{c.source}\0{c.text}".encode()).hexdigest()
+        f"{c.title}\0{c.published}\0{c.source}\0{paged}{c.text}".encode()).hexdigest()
     return Article(doc_id=doc.doc_id, title=c.title, text=c.text, source_path=doc.source_path,
-                   published=c.published, content_hash=digest, source=c.source)
+                   published=c.published, content_hash=digest, source=c.source, pages=pages)
 
 
-def index_paths(paths: Sequence[Path], settings: Settings, progress: bool = False,
-                rebuild: bool = False) -> IndexReport:
-    """Index the article files under ``paths``. Bad input raises before anything changes."""
-    return index_documents(load_paths(paths), settings, progress=progress, rebuild=rebuild)
+def index_paths(paths: Sequence[Path], settings: Settings,
+                progress: bool | ProgressFn = False, rebuild: bool = False) -> IndexReport:
+    """Index the article files under ``paths``: every readable file, the others reported."""
+    tell = progress_fn(progress)
+    loaded = load_paths(paths, max_bytes=settings.max_file_bytes,
+                        on_file=lambda i, n, f: tell(IndexProgress(
+                            READING, files_done=i, files_total=n, current=f.name)))
+    report = index_documents(loaded.docs, settings, progress=tell, rebuild=rebuild)
+    skipped = sorted(loaded.problems + report.skipped, key=lambda p: p.path)
+    return replace(report, skipped=tuple(skipped))
 
 
-def index_documents(docs: Iterable[SourceDoc], settings: Settings, progress: bool = False,
-                    rebuild: bool = False) -> IndexReport:
-    """Clean, de-duplicate, chunk, embed and upsert ``docs``; idempotent by content."""
-    incoming = [to_article(d) for d in docs]  # every error surfaces before the store is touched
+def index_documents(docs: Iterable[SourceDoc], settings: Settings,
+                    progress: bool | ProgressFn = False, rebuild: bool = False) -> IndexReport:
+    """Clean, de-duplicate, chunk, embed and upsert ``docs``; idempotent by content.
+
+    A document with no text left after cleaning is skipped and reported; with nothing left
+    to index the store is not touched (not even by ``rebuild``).
+    """
+    tell = progress_fn(progress)
+    docs = list(docs)
+    incoming: list[Article] = []
+    skipped: list[Problem] = []
+    warnings: list[Problem] = []
+    for i, d in enumerate(docs):
+        tell(IndexProgress(CLEANING, files_done=i, files_total=len(docs),
+                           current=Path(d.source_path).name))
+        try:
+            incoming.append(to_article(d))
+        except IngestError as e:
+            msg = str(e)
+            prefix = f"{d.source_path}: "
+            skipped.append(Problem(d.source_path, msg[len(prefix):] if msg.startswith(prefix)
+                                   else msg))
+            continue
+        warnings.extend(Problem(d.source_path, w) for w in d.warnings)
+    if not incoming:
+        n_articles, n_chunks = _totals(settings)
+        tell(IndexProgress(DONE))
+        return IndexReport(total_articles=n_articles, total_chunks=n_chunks,
+                           skipped=tuple(skipped), warnings=tuple(warnings))
+    paths = {a.doc_id: a.source_path for a in incoming}
     emb = get_embedder()
+    tell(IndexProgress(PREPARING, current="opening the index"))
     with index_lock(settings):
         if rebuild:
             _drop(settings)
@@ -73,11 +173,16 @@ def index_documents(docs: Iterable[SourceDoc], settings: Settings, progress: boo
         # Stored articles take part in de-duplication, so a re-published copy is recognised
         # whichever run brings it; their recorded duplicates carry over.
         pool = incoming + [a for a in existing.values() if a.doc_id not in incoming_ids]
-        groups = group_duplicates(pool)
+        tell(IndexProgress(PREPARING, current="looking for near-duplicates"))
+        signatures = load_signatures(settings.home / SIGNATURES)
+        grouping = group_duplicates(pool, new=incoming_ids, cache=signatures)
 
-        added, updated, unchanged, dups = [], [], [], []
+        added: list[str] = []
+        updated: list[str] = []
+        unchanged: list[str] = []
+        dups: list[tuple[str, str]] = []
         todo: list[Article] = []
-        for group in groups:
+        for group in grouping.groups:
             canon, *copies = group
             aliases = set(canon.also_published_as)
             for c in copies:
@@ -98,7 +203,7 @@ def index_documents(docs: Iterable[SourceDoc], settings: Settings, progress: boo
             todo.append(canon)
             (updated if old else added).append(canon.doc_id)
 
-        written = _write(store, todo, settings, progress)
+        written = _write(store, todo, settings, tell)
         chunks = store.live_chunks()
         # Chunks of an article a killed run never committed: invisible already, now gone.
         store.remove_orphans({c.chunk_id for c in chunks})
@@ -111,31 +216,77 @@ def index_documents(docs: Iterable[SourceDoc], settings: Settings, progress: boo
             raise
         except Exception as e:
             raise store_error(e, settings) from e
+        live = store.articles(max_age=0)
+        _save_signatures(settings, signatures, live)
+        for conflict in grouping.conflicts:
+            mine, other = ((conflict.doc_id, conflict.other) if conflict.doc_id in paths
+                           else (conflict.other, conflict.doc_id))
+            warnings.append(Problem(paths[mine], f"near-duplicate of {other}, but they "
+                                                 f"disagree ({conflict.detail}): both kept"))
+        tell(IndexProgress(DONE))
         return IndexReport(added=tuple(added), updated=tuple(updated),
                            unchanged=tuple(unchanged),
                            duplicates=tuple(d for d in dups if d[0] in incoming_ids
                                             or d[1] in incoming_ids),
-                           chunks_written=written, total_articles=len(store.articles(max_age=0)),
-                           total_chunks=len(chunks))
+                           chunks_written=written, total_articles=len(live),
+                           total_chunks=len(chunks), skipped=tuple(skipped),
+                           warnings=tuple(warnings), kept_apart=tuple(grouping.conflicts),
+                           sources=tuple(paths.items()))
 
 
-def _write(store: Store, articles: list[Article], settings: Settings, progress: bool,
+def _totals(settings: Settings) -> tuple[int, int]:
+    """Articles and chunks in the store as it is, without creating one."""
+    try:
+        store = Store(settings)
+        return len(store.articles(max_age=0)), store.chunk_count()
+    except RagError:
+        return 0, 0
+
+
+def _save_signatures(settings: Settings, signatures: dict[str, Any],
+                     live: dict[str, Article]) -> None:
+    """Keep the signatures of the stored articles for the next run (a cache: best effort)."""
+    keep = {a.content_hash: signatures[a.content_hash] for a in live.values()
+            if a.content_hash in signatures}
+    try:
+        save_signatures(settings.home / SIGNATURES, keep)
+    except OSError:
+        pass
+
+
+def _write(store: Store, articles: list[Article], settings: Settings, tell: ProgressFn,
            group_chunks: int = 256) -> int:
-    """Chunk, embed and store ``articles``, a group of several at a time: one embedding batch
-    and a few store round trips per ~``group_chunks`` chunks instead of per article."""
+    """Chunk, embed and store ``articles``, a group of several at a time: one store round trip
+    per ~``group_chunks`` chunks instead of per article. Progress counts chunks embedded."""
     emb = get_embedder()
-    bar = None
-    if progress and articles:
-        from tqdm import tqdm
+    if articles:
+        tell(IndexProgress(PREPARING, current="loading the embedding model"))
+        emb.model  # noqa: B018 - loads here, so the bar's first step is not the model load
+        tell(IndexProgress(PREPARING, current=f"cutting {len(articles)} article"
+                                              f"{'s' if len(articles) != 1 else ''} into chunks"))
+    planned = [(art, chunk_article(art, emb.count_tokens, max_tokens=settings.chunk_tokens))
+               for art in articles]
+    total = sum(len(chunks) for _, chunks in planned)
+    done = {"chunks": 0, "articles": 0}
 
-        bar = tqdm(total=len(articles), unit="article", desc="indexing", file=sys.stderr,
-                   disable=len(articles) < 2)
-    written = 0
+    def report() -> None:
+        tell(IndexProgress(EMBEDDING, chunks_done=done["chunks"], chunks_total=total,
+                           articles_done=done["articles"], articles_total=len(articles)))
+
+    report()
     group: list[tuple[Article, list[Chunk]]] = []
 
     def flush() -> None:
         texts = [embed_text(c.title, c.text) for _, chunks in group for c in chunks]
-        vectors = emb.embed(texts)
+        ends = list(accumulate(len(chunks) for _, chunks in group))  # an article's last chunk
+        base = done["articles"]
+        parts = []
+        for i in range(0, len(texts), EMBED_BATCH):
+            parts.append(emb.embed(texts[i : i + EMBED_BATCH]))
+            done["chunks"] += len(parts[-1])
+            done["articles"] = base + bisect_right(ends, i + len(parts[-1]))
+            report()
+        vectors = np.vstack(parts) if parts else np.zeros((0, emb.dim), np.float32)
         items, at = [], 0
         for art, chunks in group:
             items.append((art, chunks, vectors[at : at + len(chunks)]))
@@ -146,24 +297,19 @@ def _write(store: Store, articles: list[Article], settings: Settings, progress: 
             if settings.chroma_url:
                 raise
             raise store_error(e, settings) from e
-        if bar:
-            bar.update(len(group))
+        done["articles"] = base + len(group)
         group.clear()
 
     pending = 0
-    for art in articles:
-        chunks = chunk_article(art, emb.count_tokens, max_tokens=settings.chunk_tokens)
+    for art, chunks in planned:
         group.append((art, chunks))
-        written += len(chunks)
         pending += len(chunks)
         if pending >= group_chunks:
             flush()
             pending = 0
     if group:
         flush()
-    if bar:
-        bar.close()
-    return written
+    return total
 
 
 def embed_text(title: str, text: str) -> str:

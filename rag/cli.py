@@ -24,16 +24,23 @@ def _parser() -> argparse.ArgumentParser:
         prog="rag", description="Cited answers from news articles, offline.",
         epilog="Environment: RAG_HOME (store folder, default ./.rag), RAG_CHROMA_URL (use a "
                "Chroma server), RAG_BACKEND (extractive|openai|local), RAG_LLM_URL, "
-               "RAG_LLM_MODEL, RAG_LLM_API_KEY, RAG_LLM_PATH.")
+               "RAG_LLM_MODEL, RAG_LLM_API_KEY, RAG_LLM_PATH, RAG_MAX_FILE_MB (one file's size "
+               "limit, default 10).")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    ix = sub.add_parser("index", help="index article files (.txt, .md, .html) or folders",
-                        description="Index article files or folders. Re-indexing the same "
-                                    "files adds nothing; a changed file replaces its chunks.")
+    ix = sub.add_parser(
+        "index", help="index article files (.txt, .md, .html, .pdf, .docx) or folders",
+        description="Index article files or folders: .txt, .md, .html, .pdf and .docx, up to "
+                    "RAG_MAX_FILE_MB (default 10) each, text in any common encoding. "
+                    "Re-indexing the same files adds nothing; a changed file replaces its "
+                    "chunks. Every readable file is indexed; each file that is not gets one "
+                    "line saying why, and the exit status is 1 when any file was skipped.")
     ix.add_argument("paths", nargs="*", type=Path,
                     help="files or folders (default: the bundled data/articles)")
     ix.add_argument("--rebuild", action="store_true",
                     help="drop the index and build it again from these paths")
+    ix.add_argument("--json", action="store_true",
+                    help="print the outcome as JSON (counts, and one entry per problem file)")
 
     ask = sub.add_parser("ask", help="answer a question (no question: interactive chat)",
                          description="Answer a question with cited passages. Without a "
@@ -62,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         _parser().print_help()
         return 2
-    settings = Settings.from_env()
     try:
+        settings = Settings.from_env()
         if args.command == "index":
             return _index(args, settings)
         return _ask(args, settings)
@@ -79,8 +86,13 @@ def _index(args: argparse.Namespace, settings: Settings) -> int:
 
     paths = args.paths or [settings.articles_dir]
     report = index_paths(paths, settings, progress=True, rebuild=args.rebuild)
-    print(report.summary())
-    return 0
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        for line in report.lines():  # one per problem file: what is wrong, what to do
+            print(line, file=sys.stderr)
+        print(report.summary())
+    return 0 if report.ok else 1
 
 
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
@@ -113,7 +125,8 @@ def _print_sources(ans: object) -> None:
         date = f", {c.published}" if c.published else ""
         also = f" (also published as {', '.join(c.also_in)})" if c.also_in else ""
         source = f", {c.source}" if c.source else ""
-        print(f"  [{c.n}] {c.title}{source}{date} - {c.doc_id}{also}")
+        page = f", p. {c.page}" if c.page else ""
+        print(f"  [{c.n}] {c.title}{source}{date}{page} - {c.doc_id}{also}")
         print(f"      \u201c{c.quote}\u201d" + (f"  ({c.note})" if c.note else ""))
     if not ans.refused:
         print(f"  confidence {ans.confidence:.2f}")

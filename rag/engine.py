@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +29,9 @@ from rag.lexical import LexicalIndex
 from rag.retrieval import Retriever
 from rag.settings import MAX_QUESTION_CHARS, Settings
 from rag.store import Store
-from rag.types import Answer, Article, Passage
+from rag.types import Answer, Article, Citation, Passage
+
+log = logging.getLogger(__name__)
 
 REFUSAL = "The articles do not answer this question."
 
@@ -81,7 +84,9 @@ class Engine:
         # First use with an empty RAG_HOME: index the bundled articles.
         from index import index_paths
 
-        index_paths([self.settings.articles_dir], self.settings)
+        report = index_paths([self.settings.articles_dir], self.settings)
+        for line in report.lines():  # a file that could not be indexed is never skipped silently
+            log.warning("indexing %s: %s", self.settings.articles_dir, line)
         return Store(self.settings, embed_model=self.embedder.name, dim=self.embedder.dim)
 
     def _can_auto_index(self) -> bool:
@@ -184,7 +189,8 @@ class Engine:
                 else:
                     yield item
             assert ans is not None
-            ans = _with(ans, confidence=decision.confidence)
+            ans = _with(ans, confidence=decision.confidence,
+                        citations=with_pages(ans.citations, self.articles()))
         timings["total_ms"] = (time.perf_counter() - t0) * 1000
         yield _with(ans, timings={**ans.timings, **timings})
 
@@ -202,6 +208,14 @@ def refusal_text(query: Query, passages: list[Passage]) -> str:
     if missing:
         return f"{REFUSAL} None of the indexed articles mentions {', '.join(missing[:3])}."
     return f"{REFUSAL} None of the indexed articles contains a passage that answers it."
+
+
+def with_pages(citations: tuple[Citation, ...], articles: dict[str, Article]
+               ) -> tuple[Citation, ...]:
+    """Citations into a PDF or Word file name the page their quote begins on."""
+    return tuple(replace(c, page=articles[c.doc_id].page_at(c.start))
+                 if c.doc_id in articles and articles[c.doc_id].pages else c
+                 for c in citations)
 
 
 def _with(ans: Answer, **changes: Any) -> Answer:

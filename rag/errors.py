@@ -7,6 +7,10 @@ class RagError(Exception):
     """Base class for every error the product raises on purpose."""
 
 
+class ConfigError(RagError, ValueError):
+    """A setting in the environment has a value that cannot be used."""
+
+
 class InvalidQuestion(RagError, ValueError):
     """The question is empty, too long or not text."""
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from rag.errors import ConfigError
 
 MAX_QUESTION_CHARS = 2000
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +43,11 @@ class Settings:
     llm_path: str | None = None
     llm_timeout: float = 60.0
     articles_dir: Path = DEFAULT_ARTICLES
+    max_file_mb: float = 10.0  # one file's size limit, the same for the CLI, page and API
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 2**20)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -58,7 +66,23 @@ class Settings:
             llm_path=e.get("RAG_LLM_PATH") or None,
             llm_timeout=float(e.get("RAG_LLM_TIMEOUT", d.llm_timeout)),
             articles_dir=Path(e.get("RAG_ARTICLES", str(d.articles_dir))),
+            max_file_mb=_positive(e, "RAG_MAX_FILE_MB", d.max_file_mb),
         )
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    """A positive number from the environment, or a ``ConfigError`` that names the variable."""
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"{name}={raw!r} is not a positive number of megabytes; "
+                          f"unset it for the default ({default:g})")
+    return value

@@ -143,7 +143,12 @@ def _record_meta(article: Article) -> dict[str, Any]:
     return {"title": article.title, "source_path": article.source_path,
             "published": article.published or "", "content_hash": article.content_hash,
             "also_published_as": json.dumps(list(article.also_published_as)),
-            "source": article.source}
+            "source": article.source, "pages": json.dumps([list(p) for p in article.pages])}
+
+
+def _pages(m: dict[str, Any]) -> tuple[tuple[int, int], ...]:
+    """An article record's page map: where each page begins in its text."""
+    return tuple((int(at), int(page)) for at, page in json.loads(m.get("pages") or "[]"))
 
 
 def _chunk(cid: str, text: str, m: dict[str, Any]) -> Chunk:
@@ -215,7 +220,8 @@ class Store:
                         source_path=m.get("source_path", ""), published=m.get("published") or None,
                         content_hash=m.get("content_hash", ""),
                         also_published_as=tuple(json.loads(m.get("also_published_as") or "[]")),
-                        source=m.get("source", ""))
+                        source=m.get("source", ""),
+                        pages=_pages(m))
                 self._articles, self._articles_at = arts, time.monotonic()
             return self._articles
 

@@ -5,6 +5,7 @@ Offsets are character offsets into ``Article.text`` (the cleaned body), always.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,6 +22,15 @@ class Article:
     content_hash: str = ""
     also_published_as: tuple[str, ...] = ()
     source: str = ""  # the publisher, when known ("TechCrunch", "Daily Express US")
+    # Where pages begin in ``text``, for PDFs and Word files: ((offset, page number), ...).
+    pages: tuple[tuple[int, int], ...] = ()
+
+    def page_at(self, offset: int) -> int | None:
+        """The page that holds ``text[offset]``, or None for a text without pages."""
+        if not self.pages:
+            return None
+        i = bisect_right([start for start, _ in self.pages], offset) - 1
+        return self.pages[max(i, 0)][1]
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,7 @@ class Citation:
     also_in: tuple[str, ...] = ()
     note: str | None = None  # e.g. a resolved date: "Tuesday = 2024-03-19"
     source: str = ""  # the publisher, when known
+    page: int | None = None  # the page the quote begins on, in a PDF or Word file
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,6 @@ from rag.errors import BackendError, IndexNotFound, InvalidQuestion, RagError
 from rag.settings import MAX_QUESTION_CHARS, Settings
 from ui.page import CSS, HEAD, build_page, theme
 from ui.service import Service
-from ui.uploads import MAX_UPLOAD_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +251,7 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
         mcp_server=False,
         ssr_mode=False,
         pwa=False,
-        max_file_size=MAX_UPLOAD_BYTES,
+        max_file_size=settings.max_file_bytes,
         allowed_paths=[],
         # Belt and braces: Gradio's own check also refuses these, whatever its cache dir is.
         blocked_paths=[str(home), str(Path(settings.articles_dir).resolve())],

@@ -5,11 +5,13 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from index.loader import FORMATS, megabytes
 from rag.errors import IndexNotFound, RagError
 from rag.settings import MAX_QUESTION_CHARS
 from rag.types import Answer
@@ -20,8 +22,8 @@ from ui.render import (
     render_documents,
     render_sources,
 )
-from ui.service import Service
-from ui.uploads import MAX_UPLOAD_BYTES, display_name
+from ui.service import AddResult, FileOutcome, Service
+from ui.uploads import display_name
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +93,9 @@ document.addEventListener('click', function (e) {
 """
 
 
-# Gradio spots the progress parameter by its default; track_tqdm shows the indexer's bar.
-_PROGRESS = gr.Progress(track_tqdm=True)
+# Gradio spots the progress parameter by its default. The indexer reports its own progress
+# (chunks embedded, articles done): tracking tqdm as well drew a second, stuck bar.
+_PROGRESS = gr.Progress()
 
 
 def _example_text(evt: gr.SelectData) -> str:
@@ -182,20 +185,28 @@ def build_page(service: Service) -> gr.Blocks:
         yield gr.skip(), messages, answers, chat, render_sources(answers, articles), messages
 
     def add_files(files: list[str] | None, progress: gr.Progress = _PROGRESS) -> tuple[Any, ...]:
-        """Check, store and index uploaded articles; on any problem nothing changes."""
+        """Check, store and index uploaded articles: every good file goes in, each bad one is
+        named with what to do about it."""
         paths = [Path(f) for f in (files or [])]
         if not paths:
-            return _status(False, "Choose one or more .txt, .md or .html files first."), gr.skip()
+            return _status(False, f"Choose one or more {FORMATS} files first."), gr.skip()
+        limit = settings.max_file_bytes
         try:
-            pairs = []
+            pairs, too_big = [], []
             for p in paths:
                 name = display_name(p.name)
-                if p.stat().st_size > MAX_UPLOAD_BYTES:
-                    raise RagError(
-                        f"{name}: the file is over the {MAX_UPLOAD_BYTES >> 20} MB limit."
+                if p.stat().st_size > limit:
+                    too_big.append(
+                        FileOutcome(name, False, f"the file is over the {megabytes(limit)} MB "
+                                                 "limit (RAG_MAX_FILE_MB)")
                     )
-                pairs.append((name, p.read_bytes()))
-            result = service.add_files(pairs, progress=lambda f, d: progress(f, desc=d))
+                else:
+                    pairs.append((name, p.read_bytes()))
+            if pairs:
+                result = service.add_files(pairs, progress=lambda f, d: progress(f, desc=d))
+                result = replace(result, outcomes=(*result.outcomes, *too_big))
+            else:
+                result = AddResult((), None, tuple(too_big))
         except RagError as e:
             return _status(False, html.escape(str(e)) + " Nothing was changed."), None
         except Exception:
@@ -204,12 +215,25 @@ def build_page(service: Service) -> gr.Blocks:
         finally:
             for p in paths:  # the raw upload is ours now (or rejected): drop Gradio's copy
                 p.unlink(missing_ok=True)
-        names = ", ".join(
-            f"<b>{html.escape(s.original_name)}</b>" + ("" if s.is_new else " (already indexed)")
-            for s in result.files
-        )
-        msg = f"Added {names}. You can ask about it in the Ask tab now."
-        return _status(True, msg + _duplicates_note(result)), None
+        message = render_outcomes(result) + _duplicates_note(result)
+        return _status(bool(result.indexed), message), None
+
+    def render_outcomes(result: AddResult) -> str:
+        """One line per file: added (with any warning) or skipped (why, what to do)."""
+        lines = []
+        for o in result.outcomes:
+            name = f"<b>{html.escape(o.name)}</b>"
+            if o.indexed:
+                note = f" ({html.escape(o.message)})" if o.message else ""
+                lines.append(f"Added {name}{note}.")
+            else:
+                lines.append(f"Skipped {name}: {html.escape(o.message.rstrip('.'))}.")
+        if result.indexed:
+            lines.append(f"{html.escape(result.summary())}. You can ask about "
+                         f"{'it' if len(result.indexed) == 1 else 'them'} in the Ask tab now.")
+        else:
+            lines.append("Nothing was added. Nothing was changed.")
+        return "<br>".join(lines)
 
     def _duplicates_note(result: Any) -> str:
         """Say when an upload was the same story as an indexed article (kept once, both noted)."""
@@ -287,13 +311,14 @@ def build_page(service: Service) -> gr.Blocks:
                     sources = gr.HTML(EMPTY_SOURCES, elem_id="sources", js_on_load=None)
             with gr.Tab("Documents", id="documents") as docs_tab:
                 gr.Markdown(
-                    "### Add articles\nUpload news articles as **.txt**, **.md** or **.html** "
-                    f"(up to {MAX_UPLOAD_BYTES >> 20} MB each). They are indexed at once."
+                    "### Add articles\nUpload news articles as **.txt**, **.md**, **.html**, "
+                    f"**.pdf** or **.docx** (up to {settings.max_file_mb:g} MB each). They are "
+                    "indexed at once; a file that cannot be read is named, with what to do."
                 )
                 files = gr.File(
                     elem_id="upload",
                     file_count="multiple",
-                    file_types=[".txt", ".md", ".html", ".htm"],
+                    file_types=[".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"],
                     label="Articles to add",
                     height=120,
                 )
@@ -326,7 +351,10 @@ def build_page(service: Service) -> gr.Blocks:
         clear.click(**reset)
         chatbot.clear(**reset)  # the chatbot's own trash button starts over too
         docs_tab.select(documents_html, None, docs, api_visibility="private")
-        add.click(add_files, files, [status, files], api_visibility="private").then(
+        # One bar, over the status line (Gradio draws one on every output by default).
+        add.click(
+            add_files, files, [status, files], api_visibility="private", show_progress_on=[status]
+        ).then(
             documents_html, None, docs, api_visibility="private"
         )
     return page

@@ -10,14 +10,14 @@ import importlib
 import inspect
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from rag.errors import IngestError, InvalidQuestion
 from rag.settings import MAX_QUESTION_CHARS, Settings
 from rag.types import Answer, Article
-from ui.uploads import MAX_UPLOAD_BYTES, StoredUpload, check_upload, store_upload
+from ui.uploads import StoredUpload, UploadRejected, check_upload, display_name, store_upload
 
 Progress = Callable[[float, str], None]
 
@@ -56,11 +56,46 @@ def _accepted(fn: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class FileOutcome:
+    """What happened to one uploaded file, under the name the user gave it."""
+
+    name: str
+    indexed: bool
+    message: str = ""  # skipped: what is wrong and what to do; indexed: a warning or note
+    doc_id: str = ""
+    same_story_as: str = ""  # the indexed article this one was folded into, if any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": "indexed" if self.indexed else "skipped",
+                "message": self.message, "doc_id": self.doc_id,
+                "same_story_as": self.same_story_as}
+
+
+@dataclass(frozen=True)
 class AddResult:
-    """What an upload did: the files taken and the indexer's report."""
+    """What an upload did: the files taken, the indexer's report, one outcome per file."""
 
     files: tuple[StoredUpload, ...]
     report: Any
+    outcomes: tuple[FileOutcome, ...] = ()
+
+    @property
+    def indexed(self) -> tuple[FileOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.indexed)
+
+    @property
+    def skipped(self) -> tuple[FileOutcome, ...]:
+        return tuple(o for o in self.outcomes if not o.indexed)
+
+    def summary(self) -> str:
+        """'2 indexed, 1 skipped: scan.pdf'."""
+        text = f"{len(self.indexed)} indexed, {len(self.skipped)} skipped"
+        return text + (": " + ", ".join(o.name for o in self.skipped) if self.skipped else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The REST API's upload result: one entry per file, and the summary."""
+        return {"indexed": len(self.indexed), "skipped": len(self.skipped),
+                "summary": self.summary(), "files": [o.to_dict() for o in self.outcomes]}
 
 
 class Service:
@@ -154,29 +189,83 @@ class Service:
     def add_files(
         self, files: Sequence[tuple[str, bytes]], progress: Progress | None = None
     ) -> AddResult:
-        """Check every file, store and index them all, or change nothing and raise IngestError."""
-        report_progress = progress or (lambda _f, _d: None)
-        report_progress(0.05, "Checking files")
-        if not files:
-            raise IngestError("no file was given; choose a .txt, .md or .html article")
-        checked = [(name, data, check_upload(name, data, MAX_UPLOAD_BYTES)) for name, data in files]
-        with self._index_lock:
-            stored = [store_upload(n, d, self.uploads_dir, s) for n, d, s in checked]
-            report_progress(0.2, "Indexing (reading, chunking, embedding)")
-            try:
-                from index import index_paths
+        """Check, store and index every file that can be read; each file gets an outcome.
 
-                # progress=True drives tqdm, which the page's gr.Progress(track_tqdm) shows
-                report = index_paths([s.path for s in stored], self.settings, progress=True)
-            except BaseException:
-                for s in stored:  # nothing changes on failure: forget the files we just wrote
-                    if s.is_new:
-                        s.path.unlink(missing_ok=True)
-                raise
-            report_progress(0.95, "Reloading the index")
-            self._refresh()
+        A bad file never stops the others: it is reported (what is wrong, what to do) and
+        not kept. Raises ``IngestError`` only when no file was given at all.
+        """
+        report_progress = progress or (lambda _f, _d: None)
+        if not files:
+            raise IngestError("no file was given; choose a .txt, .md, .html, .pdf or .docx file")
+        report_progress(0.0, f"Checking {len(files)} file{'s' if len(files) != 1 else ''}")
+        outcomes: dict[int, FileOutcome] = {}
+        checked: list[tuple[int, str, bytes, str]] = []
+        for i, (name, data) in enumerate(files):
+            try:
+                suffix = check_upload(name, data, self.settings.max_file_bytes)
+                checked.append((i, name, data, suffix))
+            except UploadRejected as e:
+                outcomes[i] = FileOutcome(display_name(name), False, _reason(str(e), name))
+        stored: list[tuple[int, StoredUpload]] = []
+        report = None
+        with self._index_lock:
+            if checked:
+                stored = [(i, store_upload(n, d, self.uploads_dir, s)) for i, n, d, s in checked]
+                try:
+                    from index import IndexProgress, index_paths
+
+                    names = {s.path.name: s.original_name for _, s in stored}
+
+                    def tell(p: IndexProgress) -> None:  # the user's file names, not ours
+                        p = replace(p, current=names.get(p.current, p.current))
+                        report_progress(0.02 + 0.93 * p.fraction, p.describe())
+
+                    report = index_paths([s.path for _, s in stored], self.settings,
+                                         progress=tell)
+                except BaseException:
+                    for _, s in stored:  # nothing changes on failure: forget the new files
+                        if s.is_new:
+                            s.path.unlink(missing_ok=True)
+                    raise
+                report_progress(0.96, "Reloading the index")
+                self._refresh()
+        if report is not None:
+            outcomes.update(_outcomes(stored, report))
         report_progress(1.0, "Done")
-        return AddResult(tuple(stored), report)
+        kept = tuple(s for i, s in stored if outcomes[i].indexed)
+        return AddResult(kept, report, tuple(outcomes[i] for i in sorted(outcomes)))
+
+
+def _reason(message: str, name: str) -> str:
+    """A rejection message without the file name it starts with (the outcome carries it)."""
+    shown = display_name(name)
+    return message[len(shown) + 2 :] if message.startswith(f"{shown}: ") else message
+
+
+def _outcomes(stored: Sequence[tuple[int, StoredUpload]], report: Any) -> dict[int, FileOutcome]:
+    """The indexer's report, file by file, under the names the user gave. Files the indexer
+    skipped are not kept."""
+    skipped = {p.path: p.message for p in report.skipped}
+    warnings: dict[str, list[str]] = {}
+    for p in report.warnings:
+        warnings.setdefault(p.path, []).append(p.message)
+    ids = {path: doc_id for doc_id, path in report.sources}
+    folded = dict(report.duplicates)
+    out: dict[int, FileOutcome] = {}
+    for i, s in stored:
+        path = str(s.path)
+        if path in skipped:
+            if s.is_new:
+                s.path.unlink(missing_ok=True)
+            out[i] = FileOutcome(s.original_name, False, skipped[path])
+            continue
+        notes = list(warnings.get(path, []))
+        if not s.is_new:
+            notes.insert(0, "already indexed")
+        doc_id = ids.get(path, s.path.stem)
+        out[i] = FileOutcome(s.original_name, True, "; ".join(notes), doc_id,
+                             folded.get(doc_id, ""))
+    return out
 
 
 def _configure(chat: Any, k: int | None, backend: str | None) -> None:

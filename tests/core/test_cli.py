@@ -61,10 +61,15 @@ def test_bad_paths_exit_non_zero_and_keep_the_index(home: Path, tmp_path: Path) 
     before = files(home)
     r = rag("index", str(tmp_path / "missing"), home=home)
     assert r.returncode == 1 and "no such file or folder" in r.stderr
+    doc = tmp_path / "report.xlsx"
+    doc.write_bytes(b"PK\x03\x04 ...")
+    r = rag("index", str(doc), home=home)
+    assert r.returncode == 1 and "unsupported file type '.xlsx'" in r.stderr
     doc = tmp_path / "report.pdf"
     doc.write_bytes(b"%PDF-1.7 ...")
     r = rag("index", str(doc), home=home)
-    assert r.returncode == 1 and "unsupported file type '.pdf'" in r.stderr
+    assert r.returncode == 1 and "report.pdf: cannot be read as a PDF" in r.stderr
+    assert "0 indexed, 1 skipped: report.pdf" in r.stdout
     assert files(home) == before
     r = rag("ask", "--json", "Who is Matthew Miller?", home=home)
     assert r.returncode == 0 and json.loads(r.stdout)["citations"]

@@ -128,13 +128,15 @@ def test_documents_table_escapes_titles() -> None:
 @pytest.mark.parametrize(
     ("name", "data", "why"),
     [
-        ("a.pdf", b"%PDF-1.7 ...", "only .txt"),
-        ("a.txt", b"%PDF-1.7 \x00\x01", "PDF"),
+        ("a.exe", b"MZ...", "only .txt, .md, .html, .pdf or .docx"),
+        ("a.pdf", b"Plain text pretending.", "named .pdf but it is not a PDF; save it again"),
+        ("a.docx", b"PK\x03\x04 a zip, no Word inside", r"it is a ZIP .*, not a Word \(.docx\)"),
         ("a.txt", b"PK\x03\x04rest", "ZIP"),
+        ("a.txt", b"\x89PNG\r\n\x1a\n", "PNG image"),
         ("a.md", b"abc\x00def", "binary"),
         ("a.txt", b"   \n\t", "empty"),
         ("a.html", b"just words, no markup at all", "no HTML"),
-        ("a.txt", b"x" * 3_000_000, "limit"),
+        ("a.txt", b"x" * (10 * 2**20 + 1), r"the limit is 10 MB \(RAG_MAX_FILE_MB\)"),
         ("a.txt", bytes(range(1, 32)) * 50, "binary"),
     ],
 )
@@ -149,6 +151,16 @@ def test_type_is_judged_by_content() -> None:
     assert check_upload("a.htm", b"<html><body><p>Hi</p></body></html>") == ".html"
     # a web page saved as .txt is cleaned as HTML, not indexed with its tags
     assert check_upload("page.txt", b"<!DOCTYPE html><html><p>x</p></html>") == ".html"
+    # a PDF or Word file is known by its bytes, whatever its name
+    assert check_upload("report.txt", b"%PDF-1.7 ...") == ".pdf"
+    messy = Path(__file__).resolve().parents[1] / "data" / "messy"
+    word = (messy / "council-cycle-lanes.docx").read_bytes()
+    assert check_upload("minutes.docx", word) == ".docx"
+    # text in a legacy encoding is judged as the indexer reads it
+    assert check_upload("ru.txt", (messy / "moscow-flood-cp1251.txt").read_bytes()) == ".txt"
+    # the one limit (RAG_MAX_FILE_MB) is the caller's
+    with pytest.raises(UploadRejected, match="the limit is 0.5 MB"):
+        check_upload("a.txt", b"x" * 2**20, max_bytes=2**19)
 
 
 def test_names_never_become_paths(tmp_path: Path) -> None:
