@@ -105,7 +105,7 @@ def index_documents(docs: Iterable[SourceDoc], settings: Settings, progress: boo
         fingerprint = hashlib.sha256(
             "\n".join(sorted(c.chunk_id for c in chunks)).encode()).hexdigest()[:16]
         try:
-            build_lexical(chunks, settings.home, fingerprint)
+            build_lexical(chunks, settings.home, fingerprint, settings.collection)
             store.commit(fingerprint)
         except StoreError:
             raise
@@ -175,15 +175,9 @@ def _drop(settings: Settings) -> None:
     """Delete this RAG_HOME's collections (``rag index --rebuild``)."""
     import shutil
 
-    if settings.chroma_url:
-        from rag.store import _client
+    from rag.lexical import lexical_dir
+    from rag.store import drop_collection
 
-        client = _client(settings, create=True)
-        for suffix in ("_chunks", "_docs"):
-            try:
-                client.delete_collection(f"{settings.collection}{suffix}")
-            except Exception:  # noqa: BLE001 - absent is fine
-                pass
-    else:
-        shutil.rmtree(settings.home / "chroma", ignore_errors=True)
-    shutil.rmtree(settings.home / "bm25", ignore_errors=True)
+    # Only this collection: the others in the same RAG_HOME are not the user's to lose here.
+    drop_collection(settings)
+    shutil.rmtree(lexical_dir(settings.home, settings.collection), ignore_errors=True)
