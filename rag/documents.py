@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.errors import DocumentNotFound
+from rag.errors import DocumentNotFound, InvalidOption
 from rag.store import Store
 from rag.types import Chunk
 
@@ -125,3 +125,18 @@ def open_document(store: Store, home: Path, doc_id: str) -> DocumentDetail:
         published=article.published, passages=len(chunks), added=added,
         also_published_as=tuple(names.get(d, d) for d in article.also_published_as))
     return DocumentDetail(info, article.text, chunks)
+
+
+def resolve_document(documents: Sequence[DocumentInfo], ref: str) -> str:
+    """The id of the document ``ref`` names: its id, its file name, or that name without its
+    extension. ``DocumentNotFound`` when none does, ``InvalidOption`` when several do."""
+    for d in documents:
+        if d.doc_id == ref:
+            return d.doc_id
+    matches = [d for d in documents if ref in (d.file_name, Path(d.file_name).stem)]
+    if len(matches) == 1:
+        return matches[0].doc_id
+    if matches:
+        raise InvalidOption(f"{len(matches)} documents are called {ref!r}; name one by its id "
+                            "(rag docs list --json shows them)", "id")
+    raise DocumentNotFound(f"no document {ref!r}; 'rag docs list' shows the file names")

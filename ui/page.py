@@ -89,7 +89,7 @@ a.copy { color: var(--body-text-color-subdued); text-decoration: none; cursor: p
     border-top: 1px solid var(--border-color-primary); border-radius: 14px 14px 0 0;
     box-shadow: 0 -8px 24px rgba(0,0,0,.25); transform: translateY(105%);
     transition: transform .2s ease-out; visibility: hidden; }
-  body.sheet-open #sources-col { transform: none; visibility: visible; }
+  #sources-col.sheet-open { transform: none; visibility: visible; }
   #sheet-back { display: block; }
   #sheet-back button { width: 100%; }
 }
@@ -103,7 +103,10 @@ HEAD = (
 <script>
 (function () {
   var MAX = __MAX__;
-  function openSheet(open) { document.body.classList.toggle('sheet-open', open); }
+  function openSheet(open) {
+    var col = document.getElementById('sources-col');
+    if (col) col.classList.toggle('sheet-open', open);
+  }
   document.addEventListener('click', function (e) {
     var t = e.target && e.target.closest ? e.target : null;
     if (!t) return;
@@ -457,7 +460,8 @@ def build_page(service: Service) -> gr.Blocks:
         saved_id = gr.BrowserState(None, storage_key="rag-conversation")
         conversation_id = gr.State(None)
         with gr.Row(equal_height=False):
-            gr.HTML(INTRO, js_on_load=None)
+            with gr.Column(scale=1, min_width=300):
+                gr.HTML(INTRO, js_on_load=None)
             collection = gr.Dropdown(
                 service.collections(),
                 value=settings.collection,

@@ -131,6 +131,17 @@ def highlighted_paragraph(article_text: str | None, citation: Citation) -> str:
     )
 
 
+def also_published(doc_ids: Sequence[str], names: Mapping[str, str]) -> str:
+    """The folded copies of a story, by the file names people gave them where known."""
+    known = [names[d] for d in doc_ids if d in names]
+    others = len(doc_ids) - len(known)
+    parts = list(known)
+    if others:
+        parts.append(f"{others} other cop{'y' if others == 1 else 'ies'}" if known
+                     else f"{others} cop{'y' if others == 1 else 'ies'}")
+    return "Also published elsewhere: " + ", ".join(parts)
+
+
 def _source_card(turn: int, c: Citation, article: Article | None,
                  names: Mapping[str, str]) -> str:
     title = html.escape(c.title or (article.title if article else "") or "Untitled article")
@@ -142,7 +153,7 @@ def _source_card(turn: int, c: Citation, article: Article | None,
         meta.append(html.escape(c.note))
     also = list(c.also_in) or (list(article.also_published_as) if article else [])
     if also:
-        meta.append("Also published as: " + html.escape(", ".join(names.get(d, d) for d in also)))
+        meta.append(html.escape(also_published(also, names)))
     meta_html = f'<div class="src-meta">{" · ".join(meta)}</div>' if meta else ""
     para = highlighted_paragraph(article.text if article else None, c)
     return (
