@@ -74,8 +74,9 @@ a.copy { color: var(--body-text-color-subdued); text-decoration: none; cursor: p
   margin: .6rem 0; }
 .doc-view .p-n { font-size: .75rem; color: var(--body-text-color-subdued); }
 .doc-title { margin: 0 0 .2rem 0; }
-#doc-table td { white-space: normal; }
-#doc-table td:nth-child(4), #doc-table td:nth-child(6) { white-space: nowrap; }
+#doc-table [role=gridcell][data-col="3"] span, #doc-table [role=gridcell][data-col="5"] span {
+  white-space: nowrap; }
+#doc-table [role=gridcell] { cursor: pointer; }
 .status-ok { color: #15803d; } .status-err { color: #b91c1c; }
 #qcount { font-size: .8rem; color: var(--body-text-color-subdued); text-align: right;
   min-height: 1.2em; }
@@ -560,8 +561,8 @@ def build_page(service: Service) -> gr.Blocks:
                 )
                 doc_status = gr.HTML("", elem_id="doc-status", js_on_load=None)
                 with gr.Row(visible=False) as doc_actions:
-                    reindex = gr.Button("Re-index", size="sm", elem_id="doc-reindex")
-                    delete = gr.Button("Delete…", size="sm", variant="stop",
+                    reindex = gr.Button("Re-index this article", size="sm", elem_id="doc-reindex")
+                    delete = gr.Button("Delete this article…", size="sm", variant="stop",
                                        elem_id="doc-delete")
                 with gr.Row(visible=False) as confirm_row:
                     gr.Markdown("Delete this article and its passages from the collection?")
