@@ -135,6 +135,7 @@ def condense_rules(question: str, previous: list[str]) -> str:
         if kind is None:
             out.append(tok)
             continue
+        sub: str | None
         if kind.startswith("thing"):
             sub = _topic(prev)
         elif kind == "place":

@@ -35,6 +35,12 @@ from ui.uploads import MAX_UPLOAD_BYTES
 log = logging.getLogger(__name__)
 
 MAX_API_BODY = 64 * 1024  # a 2,000-character question plus a long history fits easily
+# POST /api/documents carries article files: up to 20 of them at the upload limit each.
+MAX_UPLOAD_BODY = 20 * MAX_UPLOAD_BYTES + 64 * 1024
+
+
+def _body_cap(path: str) -> int:
+    return MAX_UPLOAD_BODY if path.rstrip("/") == "/api/documents" else MAX_API_BODY
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -100,7 +106,8 @@ class GuardMiddleware:
         if path.startswith("/api/") and scope.get("method") in ("POST", "PUT", "PATCH"):
             headers = dict(scope.get("headers") or [])
             length = headers.get(b"content-length")
-            if length is not None and (not length.isdigit() or int(length) > MAX_API_BODY):
+            cap = _body_cap(path)
+            if length is not None and (not length.isdigit() or int(length) > cap):
                 await _send_json(send, 413, b'{"detail":"Request body too large."}')
                 return
             # Without a length (chunked), read up to the cap here, then replay it to the app.
@@ -113,7 +120,7 @@ class GuardMiddleware:
                 chunks.append(message.get("body", b""))
                 size += len(chunks[-1])
                 more = bool(message.get("more_body"))
-                if size > MAX_API_BODY:
+                if size > cap:
                     await _send_json(send, 413, b'{"detail":"Request body too large."}')
                     return
             body = b"".join(chunks)

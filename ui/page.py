@@ -574,7 +574,7 @@ def build_page(service: Service) -> gr.Blocks:
         # -- events ------------------------------------------------------------------------
         shown_conversation = [chatbot, messages_state, answers_state, chat_state, sources,
                               conversation_id, conversations, export, collection]
-        ask_io = {
+        ask_io: dict[str, Any] = {
             "fn": respond,
             "inputs": [box, messages_state, answers_state, chat_state, k, backend, collection,
                        conversation_id],
@@ -597,7 +597,7 @@ def build_page(service: Service) -> gr.Blocks:
             open_conversation, [conversations, collection], shown_conversation,
             api_visibility="private",
         ).then(lambda cid: cid, conversation_id, saved_id, api_visibility="private")
-        start_over = {
+        start_over: dict[str, Any] = {
             "fn": lambda c: open_conversation(None, c),
             "inputs": [collection],
             "outputs": shown_conversation,

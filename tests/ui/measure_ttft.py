@@ -26,7 +26,8 @@ QUESTIONS = [
     "What is the capital of France?",
 ]
 
-WATCH = """() => new Promise(resolve => {
+# Installed before Enter is pressed; leaves the time in window.ttft.
+WATCH = """() => { window.ttft = null; new Promise(resolve => {
   const box = document.querySelector('#question textarea');
   let t0 = null;
   box.addEventListener('keydown', e => { if (e.key === 'Enter') t0 = performance.now(); },
@@ -43,7 +44,7 @@ WATCH = """() => new Promise(resolve => {
   });
   obs.observe(document.querySelector('#chat'), {subtree: true, childList: true,
                                                 characterData: true});
-})"""
+}).then(ms => { window.ttft = ms; }); }"""
 
 
 def main(url: str, rounds: int = 3) -> None:
@@ -57,14 +58,15 @@ def main(url: str, rounds: int = 3) -> None:
         for i in range(rounds):
             for q in QUESTIONS:
                 tab.fill("#question textarea", q)
-                pending = tab.evaluate_handle(WATCH)
+                tab.evaluate(WATCH)
                 tab.keyboard.press("Enter")
-                ms = tab.evaluate("p => p", pending)
+                tab.wait_for_function("() => window.ttft !== null")
+                ms = tab.evaluate("() => window.ttft")
                 tab.wait_for_function(
                     "n => document.querySelectorAll('.src-turn').length >= n",
                     arg=i * len(QUESTIONS) + QUESTIONS.index(q) + 1)
                 times.append(float(ms))
-                print(f"{ms:7.1f} ms  {q}")
+                print(f"{ms:7.1f} ms  {q}", flush=True)
         browser.close()
     times.sort()
     print(f"n={len(times)} p50={statistics.median(times):.0f} ms "

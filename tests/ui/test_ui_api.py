@@ -176,3 +176,17 @@ def test_openapi_covers_every_route_with_examples(ui_server: Any) -> None:
         assert methods <= set(paths[path]), path
     assert spec["components"]["schemas"]["AskRequest"]["examples"]
     assert "example" in json.dumps(paths["/api/ask"]["post"]["responses"]["200"])
+
+
+def test_upload_body_may_be_larger_than_a_question(ui_server: Any) -> None:
+    """A 300 KB article is past the 64 KB cap on questions: it reaches the upload checks."""
+    big = b"%PDF-1.7\n" + b"0" * 300_000
+    r = httpx.post(ui_server.url + "/api/documents", files=[("files", ("big.txt", big,
+                                                                        "text/plain"))],
+                   timeout=120)
+    assert r.status_code == 422 and "PDF" in r.json()["error"]  # judged, not cut off at 413
+    too_big = b"x" * (3 * 1024 * 1024)
+    r = httpx.post(ui_server.url + "/api/documents", files=[("files", ("huge.txt", too_big,
+                                                                        "text/plain"))],
+                   timeout=120)
+    assert r.status_code == 422 and "limit" in r.json()["error"]
