@@ -179,5 +179,16 @@ def _drop(settings: Settings) -> None:
     from rag.store import drop_collection
 
     # Only this collection: the others in the same RAG_HOME are not the user's to lose here.
-    drop_collection(settings)
+    try:
+        drop_collection(settings)
+    except StoreError:
+        if settings.chroma_url:
+            raise
+        # The store itself is damaged: none of its collections can be read, so it goes whole,
+        # with Chroma's cached client for it (else the new store reuses the broken one).
+        from chromadb.api.client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()
+        shutil.rmtree(settings.home / "chroma", ignore_errors=True)
+        shutil.rmtree(settings.home / "bm25", ignore_errors=True)
     shutil.rmtree(lexical_dir(settings.home, settings.collection), ignore_errors=True)
