@@ -33,13 +33,21 @@ from index.progress import (
 from rag.embeddings import get_embedder
 from rag.errors import IngestError, RagError, StoreError
 from rag.lexical import build_lexical
-from rag.settings import Settings
+from rag.settings import DEFAULT_COLLECTION, Settings
 from rag.store import Store, index_lock, store_error
 from rag.types import Article, Chunk
 
 # Texts embedded per call: the bar moves every few seconds even inside one long article.
 EMBED_BATCH = 32
 SIGNATURES = "minhash.npz"  # near-duplicate signatures cached under RAG_HOME
+
+
+def signatures_path(settings: Settings) -> Path:
+    """The default collection's cache is ``minhash.npz``; another's is ``minhash-<name>.npz``
+    (each run keeps only its own collection's signatures)."""
+    if settings.collection == DEFAULT_COLLECTION:
+        return settings.home / SIGNATURES
+    return settings.home / f"minhash-{settings.collection}.npz"
 
 
 @dataclass(frozen=True)
@@ -174,7 +182,7 @@ def index_documents(docs: Iterable[SourceDoc], settings: Settings,
         # whichever run brings it; their recorded duplicates carry over.
         pool = incoming + [a for a in existing.values() if a.doc_id not in incoming_ids]
         tell(IndexProgress(PREPARING, current="looking for near-duplicates"))
-        signatures = load_signatures(settings.home / SIGNATURES)
+        signatures = load_signatures(signatures_path(settings))
         grouping = group_duplicates(pool, new=incoming_ids, cache=signatures)
 
         added: list[str] = []
@@ -210,7 +218,7 @@ def index_documents(docs: Iterable[SourceDoc], settings: Settings,
         fingerprint = hashlib.sha256(
             "\n".join(sorted(c.chunk_id for c in chunks)).encode()).hexdigest()[:16]
         try:
-            build_lexical(chunks, settings.home, fingerprint)
+            build_lexical(chunks, settings.home, fingerprint, settings.collection)
             store.commit(fingerprint)
         except StoreError:
             raise
@@ -249,7 +257,7 @@ def _save_signatures(settings: Settings, signatures: dict[str, Any],
     keep = {a.content_hash: signatures[a.content_hash] for a in live.values()
             if a.content_hash in signatures}
     try:
-        save_signatures(settings.home / SIGNATURES, keep)
+        save_signatures(signatures_path(settings), keep)
     except OSError:
         pass
 
@@ -321,15 +329,20 @@ def _drop(settings: Settings) -> None:
     """Delete this RAG_HOME's collections (``rag index --rebuild``)."""
     import shutil
 
-    if settings.chroma_url:
-        from rag.store import _client
+    from rag.lexical import lexical_dir
+    from rag.store import drop_collection
 
-        client = _client(settings, create=True)
-        for suffix in ("_chunks", "_docs"):
-            try:
-                client.delete_collection(f"{settings.collection}{suffix}")
-            except Exception:  # noqa: BLE001 - absent is fine
-                pass
-    else:
+    # Only this collection: the others in the same RAG_HOME are not the user's to lose here.
+    try:
+        drop_collection(settings)
+    except StoreError:
+        if settings.chroma_url:
+            raise
+        # The store itself is damaged: none of its collections can be read, so it goes whole,
+        # with Chroma's cached client for it (else the new store reuses the broken one).
+        from chromadb.api.client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()
         shutil.rmtree(settings.home / "chroma", ignore_errors=True)
-    shutil.rmtree(settings.home / "bm25", ignore_errors=True)
+        shutil.rmtree(settings.home / "bm25", ignore_errors=True)
+    shutil.rmtree(lexical_dir(settings.home, settings.collection), ignore_errors=True)

@@ -27,7 +27,7 @@ from rag.evidence import (
 )
 from rag.lexical import LexicalIndex
 from rag.retrieval import Retriever
-from rag.settings import MAX_QUESTION_CHARS, Settings
+from rag.settings import MAX_QUESTION_CHARS, Settings, check_k
 from rag.store import Store
 from rag.types import Answer, Article, Citation, Passage
 
@@ -134,7 +134,7 @@ class Engine:
     def retrieve(self, question: str, k: int = 10) -> list[Passage]:
         """The ``k`` passages that best match ``question``, best first."""
         q = check_question(question)
-        return self.retriever.retrieve(q, k=max(1, int(k)))
+        return self.retriever.retrieve(q, k=check_k(k))
 
     # -- answering -----------------------------------------------------------------------
 
@@ -142,7 +142,7 @@ class Engine:
                 ) -> tuple[Query, list[Passage], list[Evidence], Decision, dict[str, float]]:
         """Retrieve and weigh the evidence: everything needed before a synthesizer runs."""
         q = check_question(question)
-        k = max(1, int(k or self.settings.top_k))
+        k = check_k(self.settings.top_k if k is None else k)
         t0 = time.perf_counter()
         retriever = self.retriever
         lexical = retriever.lexical_index()

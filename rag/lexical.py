@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.settings import DEFAULT_COLLECTION
 from rag.text import ANALYZER, terms
 from rag.types import Chunk
 
@@ -153,12 +154,14 @@ class LexicalIndex:
         return cls(scores, chunks, data["fingerprint"], data["df"])
 
 
-def lexical_dir(home: Path) -> Path:
-    return home / "bm25" / "current"
+def lexical_dir(home: Path, collection: str = DEFAULT_COLLECTION) -> Path:
+    """Where one collection's BM25 index lives (the default collection keeps its old place)."""
+    return home / "bm25" / ("current" if collection == DEFAULT_COLLECTION else collection)
 
 
-def build_lexical(chunks: Sequence[Chunk], home: Path, fingerprint: str) -> LexicalIndex:
-    """Build and save the lexical index for ``chunks``."""
+def build_lexical(chunks: Sequence[Chunk], home: Path, fingerprint: str,
+                  collection: str = DEFAULT_COLLECTION) -> LexicalIndex:
+    """Build and save the lexical index for ``chunks`` of ``collection``."""
     index = LexicalIndex.build(chunks, fingerprint)
-    index.save(lexical_dir(home))
+    index.save(lexical_dir(home, collection))
     return index

@@ -143,7 +143,8 @@ def _record_meta(article: Article) -> dict[str, Any]:
     return {"title": article.title, "source_path": article.source_path,
             "published": article.published or "", "content_hash": article.content_hash,
             "also_published_as": json.dumps(list(article.also_published_as)),
-            "source": article.source, "pages": json.dumps([list(p) for p in article.pages])}
+            "source": article.source, "pages": json.dumps([list(p) for p in article.pages]),
+            "added": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
 def _pages(m: dict[str, Any]) -> tuple[tuple[int, int], ...]:
@@ -333,6 +334,24 @@ class Store:
         self.chunks.delete(where={"doc_id": doc_id})
         self._articles = None
 
+    # ---- one document (listing, opening, removing) ---------------------------------------
+
+    def records(self) -> dict[str, dict[str, Any]]:
+        """Every article record's metadata (title, source_path, published, added, ...)."""
+        got = self.docs.get(include=["metadatas"])
+        return {did: dict(m or {}) for did, m in zip(got["ids"], got["metadatas"])}
+
+    def chunks_of(self, doc_id: str) -> list[Chunk]:
+        """The live chunks of one article, in reading order."""
+        article = self.articles(max_age=0).get(doc_id)
+        if article is None:
+            return []
+        got = self.chunks.get(where={"doc_id": doc_id}, include=["documents", "metadatas"])
+        chunks = [_chunk(cid, text, m) for cid, text, m in
+                  zip(got["ids"], got["documents"], got["metadatas"])
+                  if m.get("content_hash") == article.content_hash]
+        return sorted(chunks, key=lambda c: (c.start, c.end))
+
     def commit(self, fingerprint: str) -> None:
         """Mark the end of an indexing run."""
         meta = dict(self.chunks.metadata or {})
@@ -368,3 +387,36 @@ def index_lock(settings: Settings, wait: float = 30.0) -> Iterator[None]:
         yield
     finally:
         fh.close()
+
+
+def list_collections(settings: Settings) -> list[str]:
+    """The collection names in this RAG_HOME (or Chroma server) that hold an index."""
+    if not settings.chroma_url and not (settings.home / "chroma").exists():
+        return []
+    client = _client(settings, create=False)
+    try:
+        names = {getattr(c, "name", c) for c in client.list_collections()}
+    except Exception as e:
+        if settings.chroma_url and _is_transport(e):
+            raise _server_error(settings, e) from e
+        raise store_error(e, settings) from e
+    return sorted(n[: -len("_chunks")] for n in names
+                  if isinstance(n, str) and n.endswith("_chunks")
+                  and f"{n[: -len('_chunks')]}_docs" in names)
+
+
+def drop_collection(settings: Settings) -> None:
+    """Delete ``settings.collection``'s chunks and records (``rag index --rebuild``); other
+    collections in the same RAG_HOME are left alone. Absent is fine."""
+    if not settings.chroma_url and not (settings.home / "chroma").exists():
+        return
+    client = _client(settings, create=True)
+    for suffix in ("_chunks", "_docs"):
+        try:
+            client.delete_collection(f"{settings.collection}{suffix}")
+        except Exception as e:
+            if settings.chroma_url and _is_transport(e):
+                raise _server_error(settings, e) from e
+            if "does not exist" in str(e) or "NotFound" in type(e).__name__:
+                continue  # absent is fine
+            raise store_error(e, settings) from e

@@ -23,42 +23,32 @@ from typing import Any
 from urllib.parse import unquote
 
 import gradio as gr
-from fastapi import FastAPI, HTTPException
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from gradio import utils as gr_utils
-from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
-from rag.errors import BackendError, IndexNotFound, InvalidQuestion, RagError
-from rag.settings import MAX_QUESTION_CHARS, Settings
+from index.loader import DEFAULT_MAX_FILE_BYTES
+from rag.settings import MAX_K, MAX_QUESTION_CHARS, Settings
 from ui.page import CSS, HEAD, build_page, theme
+from ui.routes import add_routes
 from ui.service import Service
 
 log = logging.getLogger(__name__)
 
 MAX_API_BODY = 64 * 1024  # a 2,000-character question plus a long history fits easily
-MAX_HISTORY = 40
+MAX_UPLOAD_FILES = 20  # POST /api/documents: files per request
+
+
+def _body_cap(path: str, max_file_bytes: int) -> int:
+    """POST /api/documents carries article files: up to 20 of them at the upload limit
+    (RAG_MAX_FILE_MB) each; every other /api body is a question."""
+    if path.rstrip("/") == "/api/documents":
+        return MAX_UPLOAD_FILES * max_file_bytes + 64 * 1024
+    return MAX_API_BODY
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-class Message(BaseModel):
-    """One earlier turn of a conversation."""
-
-    role: str = Field(pattern="^(user|assistant)$")
-    content: str = Field(max_length=20_000)
-
-
-class AskRequest(BaseModel):
-    """Body of POST /api/ask."""
-
-    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
-    k: int | None = Field(default=None, ge=1, le=50)
-    backend: str | None = Field(default=None, max_length=40)
-    history: list[Message] | None = Field(default=None, max_length=MAX_HISTORY)
 
 
 async def _send_json(send: Send, status: int, body: bytes) -> None:
@@ -89,8 +79,10 @@ def _file_route_path(raw: str) -> str | None:
 class GuardMiddleware:
     """Caps /api bodies (413) and confines Gradio's file route to Gradio's upload cache (403)."""
 
-    def __init__(self, app: ASGIApp, allowed_dirs: list[Path], denied_dirs: list[Path]) -> None:
+    def __init__(self, app: ASGIApp, allowed_dirs: list[Path], denied_dirs: list[Path],
+                 max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> None:
         self.app = app
+        self.max_file_bytes = max_file_bytes
         self.allowed_dirs = [d.resolve() for d in allowed_dirs]
         self.denied_dirs = [d.resolve() for d in denied_dirs]
 
@@ -119,7 +111,8 @@ class GuardMiddleware:
         if path.startswith("/api/") and scope.get("method") in ("POST", "PUT", "PATCH"):
             headers = dict(scope.get("headers") or [])
             length = headers.get(b"content-length")
-            if length is not None and (not length.isdigit() or int(length) > MAX_API_BODY):
+            cap = _body_cap(path, self.max_file_bytes)
+            if length is not None and (not length.isdigit() or int(length) > cap):
                 await _send_json(send, 413, b'{"detail":"Request body too large."}')
                 return
             # Without a length (chunked), read up to the cap here, then replay it to the app.
@@ -132,7 +125,7 @@ class GuardMiddleware:
                 chunks.append(message.get("body", b""))
                 size += len(chunks[-1])
                 more = bool(message.get("more_body"))
-                if size > MAX_API_BODY:
+                if size > cap:
                     await _send_json(send, 413, b'{"detail":"Request body too large."}')
                     return
             body = b"".join(chunks)
@@ -192,7 +185,10 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
     api = FastAPI(
         title="Ask the news",
         lifespan=lifespan,
-        docs_url=None,  # the interactive docs load scripts from a CDN: not offline, not needed
+        description="Cited answers from news articles, offline. Errors are one line of JSON: "
+        '`{"error": "...", "field": "question"}`.',
+        version=_version(),
+        docs_url=None,  # ui/routes_docs.py serves /docs from local assets (FastAPI's use a CDN)
         redoc_url=None,
     )
     api.state.service = service
@@ -204,39 +200,13 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
             "status": "ok",
             "indexed": service.is_indexed(),
             "backend": settings.backend,
+            "backends": service.backends(),
+            "collection": settings.collection,
             "max_question_chars": MAX_QUESTION_CHARS,
+            "max_k": MAX_K,
         }
 
-    @api.post("/api/ask")
-    async def ask(req: AskRequest) -> JSONResponse:
-        """Answer JSON, the same as ``rag.answer(question).to_dict()``."""
-        history = [m.model_dump() for m in req.history] if req.history else None
-        try:
-            result = await run_in_threadpool(
-                service.answer, req.question, req.k, req.backend, history
-            )
-        except InvalidQuestion as e:
-            raise HTTPException(422, str(e)) from e
-        except IndexNotFound as e:
-            raise HTTPException(503, str(e)) from e
-        except BackendError as e:
-            raise HTTPException(400, str(e)) from e
-        except RagError as e:
-            raise HTTPException(500, str(e)) from e
-        return JSONResponse(result.to_dict())
-
-    @api.get("/api/documents")
-    async def documents() -> dict[str, Any]:
-        """The indexed articles: title, date, chunk count, folded duplicates."""
-        try:
-            docs = await run_in_threadpool(service.documents)
-        except IndexNotFound:
-            docs = []
-        except RagError as e:
-            raise HTTPException(500, str(e)) from e
-        # Server paths are nobody's business but the operator's.
-        docs = [{k: v for k, v in d.items() if k != "source_path"} for d in docs]
-        return {"count": len(docs), "documents": docs}
+    add_routes(api, service)
 
     home = Path(settings.home).resolve()
     page = build_page(service)
@@ -264,8 +234,18 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
         GuardMiddleware,
         allowed_dirs=[Path(gr_utils.get_upload_folder())],
         denied_dirs=[home, Path(settings.articles_dir)],
+        max_file_bytes=settings.max_file_bytes,
     )
     return app
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rag-cited")
+    except PackageNotFoundError:
+        return "0"
 
 
 def _warm_up(service: Service) -> None:

@@ -24,6 +24,31 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def port_taken(host: str, port: int) -> str | None:
+    """One line naming the port and the fix when ``host:port`` cannot be bound, else None."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        return f"rag serve: cannot use the address {host!r} ({e.strerror}); try --host 127.0.0.1"
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            s.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return (f"rag serve: port {port} is already in use on {host}; stop the other "
+                        f"server or choose another port, e.g. 'rag serve --port {port + 1}'")
+            if e.errno == errno.EACCES:
+                return (f"rag serve: port {port} needs more privileges on {host}; choose a "
+                        "port above 1023, e.g. 'rag serve --port 7860'")
+            return f"rag serve: cannot listen on {host}:{port} ({e.strerror})"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the server until interrupted; returns the exit code."""
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
@@ -33,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     from rag.settings import Settings
     from ui.app import create_app
 
+    taken = port_taken(args.host, args.port)
+    if taken:
+        print(taken, file=sys.stderr)
+        return 1
     try:
         app = create_app(Settings.from_env(), warm=not args.no_warm)
     except RagError as e:
@@ -43,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             f"rag serve: warning: listening on {args.host}; anyone who can reach it can use it",
             file=sys.stderr,
         )
-    print(f"Chat page: http://{args.host}:{args.port}/   REST API: /api/ask, /api/documents")
+    print(f"Chat page: http://{args.host}:{args.port}/   REST API: /api (docs at /docs)")
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     except OSError as e:  # e.g. the port is taken
