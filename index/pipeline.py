@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -16,7 +17,7 @@ from rag.embeddings import get_embedder
 from rag.errors import IngestError, StoreError
 from rag.lexical import build_lexical
 from rag.settings import Settings
-from rag.store import Store, index_lock, store_error
+from rag.store import Staged, Store, index_lock, new_generation, publish_generation, store_error
 from rag.types import Article, Chunk
 
 
@@ -63,60 +64,76 @@ def index_documents(docs: Iterable[SourceDoc], settings: Settings, progress: boo
                     rebuild: bool = False) -> IndexReport:
     """Clean, de-duplicate, chunk, embed and upsert ``docs``; idempotent by content."""
     incoming = [to_article(d) for d in docs]  # every error surfaces before the store is touched
-    emb = get_embedder()
+    get_embedder()  # load the model before taking the lock
     with index_lock(settings):
-        if rebuild:
+        if rebuild and settings.chroma_url:
             _drop(settings)
-        store = Store(settings, create=True, embed_model=emb.name, dim=emb.dim)
-        existing = store.articles(max_age=0)
-        incoming_ids = {a.doc_id for a in incoming}
-        # Stored articles take part in de-duplication, so a re-published copy is recognised
-        # whichever run brings it; their recorded duplicates carry over.
-        pool = incoming + [a for a in existing.values() if a.doc_id not in incoming_ids]
-        groups = group_duplicates(pool)
+        elif rebuild:
+            # Built beside the live index, which answers until the new one is swapped in whole.
+            gen = new_generation(settings.home)
+            try:
+                report = _index(incoming, settings.with_(home=gen), progress)
+            except BaseException:
+                shutil.rmtree(gen, ignore_errors=True)
+                raise
+            publish_generation(settings.home, gen)
+            return report
+        return _index(incoming, settings, progress)
 
-        added, updated, unchanged, dups = [], [], [], []
-        todo: list[Article] = []
-        for group in groups:
-            canon, *copies = group
-            aliases = set(canon.also_published_as)
-            for c in copies:
-                aliases |= {c.doc_id, *c.also_published_as}
-                dups.append((c.doc_id, canon.doc_id))
-            aliases.discard(canon.doc_id)
-            canon = replace(canon, also_published_as=tuple(sorted(aliases)))
-            for c in copies:
-                if c.doc_id in existing:  # it was indexed on its own before: fold it in
-                    store.remove_article(c.doc_id)
-            old = existing.get(canon.doc_id)
-            if old and old.content_hash == canon.content_hash:
-                if old.also_published_as != canon.also_published_as:
-                    store.put_record(canon)
-                if canon.doc_id in incoming_ids:
-                    unchanged.append(canon.doc_id)
-                continue
-            todo.append(canon)
-            (updated if old else added).append(canon.doc_id)
 
-        written = _write(store, todo, settings, progress)
-        chunks = store.live_chunks()
-        # Chunks of an article a killed run never committed: invisible already, now gone.
-        store.remove_orphans({c.chunk_id for c in chunks})
-        fingerprint = hashlib.sha256(
-            "\n".join(sorted(c.chunk_id for c in chunks)).encode()).hexdigest()[:16]
-        try:
-            build_lexical(chunks, settings.home, fingerprint)
-            store.commit(fingerprint)
-        except StoreError:
-            raise
-        except Exception as e:
-            raise store_error(e, settings) from e
-        return IndexReport(added=tuple(added), updated=tuple(updated),
-                           unchanged=tuple(unchanged),
-                           duplicates=tuple(d for d in dups if d[0] in incoming_ids
-                                            or d[1] in incoming_ids),
-                           chunks_written=written, total_articles=len(store.articles(max_age=0)),
-                           total_chunks=len(chunks))
+def _index(incoming: list[Article], settings: Settings, progress: bool) -> IndexReport:
+    """One indexing run into the store of ``settings`` (the caller holds the index lock)."""
+    emb = get_embedder()
+    store = Store(settings, create=True, embed_model=emb.name, dim=emb.dim)
+    existing = store.articles(max_age=0)
+    incoming_ids = {a.doc_id for a in incoming}
+    # Stored articles take part in de-duplication, so a re-published copy is recognised
+    # whichever run brings it; their recorded duplicates carry over.
+    pool = incoming + [a for a in existing.values() if a.doc_id not in incoming_ids]
+    groups = group_duplicates(pool)
+
+    added, updated, unchanged, dups = [], [], [], []
+    todo: list[Article] = []
+    for group in groups:
+        canon, *copies = group
+        aliases = set(canon.also_published_as)
+        for c in copies:
+            aliases |= {c.doc_id, *c.also_published_as}
+            dups.append((c.doc_id, canon.doc_id))
+        aliases.discard(canon.doc_id)
+        canon = replace(canon, also_published_as=tuple(sorted(aliases)))
+        for c in copies:
+            if c.doc_id in existing:  # it was indexed on its own before: fold it in
+                store.remove_article(c.doc_id)
+        old = existing.get(canon.doc_id)
+        if old and old.content_hash == canon.content_hash:
+            if old.also_published_as != canon.also_published_as:
+                store.put_record(canon)
+            if canon.doc_id in incoming_ids:
+                unchanged.append(canon.doc_id)
+            continue
+        todo.append(canon)
+        (updated if old else added).append(canon.doc_id)
+
+    written = _write(store, todo, settings, progress)
+    chunks = store.live_chunks()
+    # Chunks of an article a killed run never committed: invisible already, now gone.
+    store.remove_orphans({c.chunk_id for c in chunks})
+    fingerprint = hashlib.sha256(
+        "\n".join(sorted(c.chunk_id for c in chunks)).encode()).hexdigest()[:16]
+    try:
+        build_lexical(chunks, store.settings.home, fingerprint)
+        store.commit(fingerprint)
+    except StoreError:
+        raise
+    except Exception as e:
+        raise store_error(e, settings) from e
+    return IndexReport(added=tuple(added), updated=tuple(updated),
+                       unchanged=tuple(unchanged),
+                       duplicates=tuple(d for d in dups if d[0] in incoming_ids
+                                        or d[1] in incoming_ids),
+                       chunks_written=written, total_articles=len(store.articles(max_age=0)),
+                       total_chunks=len(chunks))
 
 
 def _write(store: Store, articles: list[Article], settings: Settings, progress: bool,
@@ -132,6 +149,7 @@ def _write(store: Store, articles: list[Article], settings: Settings, progress: 
                    disable=len(articles) < 2)
     written = 0
     group: list[tuple[Article, list[Chunk]]] = []
+    staged: list[Staged] = []
 
     def flush() -> None:
         texts = [embed_text(c.title, c.text) for _, chunks in group for c in chunks]
@@ -141,7 +159,7 @@ def _write(store: Store, articles: list[Article], settings: Settings, progress: 
             items.append((art, chunks, vectors[at : at + len(chunks)]))
             at += len(chunks)
         try:
-            store.put_articles(items)
+            staged.append(store.stage(items))  # invisible until the whole batch is published
         except Exception as e:  # Chroma reports a full or read-only disk as its own errors
             if settings.chroma_url:
                 raise
@@ -161,6 +179,12 @@ def _write(store: Store, articles: list[Article], settings: Settings, progress: 
             pending = 0
     if group:
         flush()
+    try:
+        store.publish(staged)  # one upsert of every record: all of the batch, or none of it
+    except Exception as e:
+        if settings.chroma_url:
+            raise
+        raise store_error(e, settings) from e
     if bar:
         bar.close()
     return written
@@ -172,18 +196,14 @@ def embed_text(title: str, text: str) -> str:
 
 
 def _drop(settings: Settings) -> None:
-    """Delete this RAG_HOME's collections (``rag index --rebuild``)."""
-    import shutil
+    """Delete the server's collections (``rag index --rebuild`` against a Chroma server; an
+    embedded store is rebuilt beside the live one instead)."""
+    from rag.store import _client
 
-    if settings.chroma_url:
-        from rag.store import _client
-
-        client = _client(settings, create=True)
-        for suffix in ("_chunks", "_docs"):
-            try:
-                client.delete_collection(f"{settings.collection}{suffix}")
-            except Exception:  # noqa: BLE001 - absent is fine
-                pass
-    else:
-        shutil.rmtree(settings.home / "chroma", ignore_errors=True)
+    client = _client(settings, create=True)
+    for suffix in ("_chunks", "_docs"):
+        try:
+            client.delete_collection(f"{settings.collection}{suffix}")
+        except Exception:  # noqa: BLE001 - absent is fine
+            pass
     shutil.rmtree(settings.home / "bm25", ignore_errors=True)

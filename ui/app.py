@@ -1,9 +1,10 @@
 """The server: REST routes under /api and the Gradio chat page mounted at /.
 
-Safe by default: analytics, monitoring, run history and the MCP server are off; uploads are
-capped; Gradio's file route serves only its own upload cache (never $RAG_HOME, the raw
-articles or anything else on disk); request bodies to /api are capped before they are parsed;
-and the browser is told to load images only from this server.
+Safe by default: analytics, monitoring, run history and the MCP server are off; every request
+passes ``ui.guard.Guard`` (Host allow-list, token, same-origin, body and upload limits, no URL
+fetching, files only from this session's uploads); Gradio's temporary files live inside
+RAG_HOME, private to the user; errors never show server paths or echo the request; and the
+browser is told to load images only from this server.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 import gradio as gr
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from gradio import utils as gr_utils
 from pydantic import BaseModel, Field
@@ -31,13 +32,17 @@ from starlette.concurrency import run_in_threadpool
 
 from rag.errors import BackendError, IndexNotFound, InvalidQuestion, RagError
 from rag.settings import MAX_QUESTION_CHARS, Settings
+from ui.guard import Guard, ServerSettings
 from ui.page import CSS, HEAD, build_page, theme
+from ui.render import public_message
 from ui.service import Service
-from ui.uploads import MAX_UPLOAD_BYTES
+from ui.uploads import MAX_UPLOAD_BYTES, private_dir
 
 log = logging.getLogger(__name__)
 
-MAX_API_BODY = 64 * 1024  # a 2,000-character question plus a long history fits easily
+# What RAG_HOME holds besides Gradio's temporary folder (tmp/), none of it ever served.
+PRIVATE_NAMES = ("chroma", "bm25", "gens", "uploads", "index.lock", "CURRENT")
+
 MAX_HISTORY = 40
 
 Scope = MutableMapping[str, Any]
@@ -60,95 +65,6 @@ class AskRequest(BaseModel):
     k: int | None = Field(default=None, ge=1, le=50)
     backend: str | None = Field(default=None, max_length=40)
     history: list[Message] | None = Field(default=None, max_length=MAX_HISTORY)
-
-
-async def _send_json(send: Send, status: int, body: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json")],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-def _file_route_path(raw: str) -> str | None:
-    """The target of a Gradio file URL, decoded until stable (so %252F tricks are seen)."""
-    for prefix in ("/gradio_api/file=", "/file="):
-        if raw.startswith(prefix):
-            target = raw[len(prefix) :]
-            for _ in range(5):
-                decoded = unquote(target)
-                if decoded == target:
-                    break
-                target = decoded
-            return target
-    return None
-
-
-class GuardMiddleware:
-    """Caps /api bodies (413) and confines Gradio's file route to Gradio's upload cache (403)."""
-
-    def __init__(self, app: ASGIApp, allowed_dirs: list[Path], denied_dirs: list[Path]) -> None:
-        self.app = app
-        self.allowed_dirs = [d.resolve() for d in allowed_dirs]
-        self.denied_dirs = [d.resolve() for d in denied_dirs]
-
-    def _file_allowed(self, target: str) -> bool:
-        if "://" in target or target.startswith(("http:", "https:", "//")):
-            return False  # no fetching of other hosts through us
-        try:
-            path = Path(target).resolve()
-        except (OSError, ValueError):
-            return False
-        if any(path.is_relative_to(d) for d in self.denied_dirs):
-            return False
-        return any(path.is_relative_to(d) for d in self.allowed_dirs)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path: str = scope.get("path", "")
-        raw_path = scope.get("raw_path")
-        raw = raw_path.decode("latin-1") if isinstance(raw_path, bytes) else path
-        target = _file_route_path(path) or _file_route_path(raw)
-        if target is not None and not self._file_allowed(target):
-            await _send_json(send, 403, b'{"detail":"File not allowed."}')
-            return
-        if path.startswith("/api/") and scope.get("method") in ("POST", "PUT", "PATCH"):
-            headers = dict(scope.get("headers") or [])
-            length = headers.get(b"content-length")
-            if length is not None and (not length.isdigit() or int(length) > MAX_API_BODY):
-                await _send_json(send, 413, b'{"detail":"Request body too large."}')
-                return
-            # Without a length (chunked), read up to the cap here, then replay it to the app.
-            chunks: list[bytes] = []
-            size, more = 0, True
-            while more:
-                message = await receive()
-                if message["type"] != "http.request":
-                    return  # the client went away
-                chunks.append(message.get("body", b""))
-                size += len(chunks[-1])
-                more = bool(message.get("more_body"))
-                if size > MAX_API_BODY:
-                    await _send_json(send, 413, b'{"detail":"Request body too large."}')
-                    return
-            body = b"".join(chunks)
-            replayed = False
-
-            async def replay() -> MutableMapping[str, Any]:
-                nonlocal replayed
-                if not replayed:
-                    replayed = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
-
-            await self.app(scope, replay, send)
-            return
-        await self.app(scope, receive, send)
 
 
 class SecurityHeaders:
@@ -179,10 +95,21 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, warm: bool = True, server: ServerSettings | None = None
+) -> FastAPI:
     """The FastAPI app: /api routes, and the chat page at / (Gradio)."""
     settings = settings or Settings.from_env()
+    server = server or ServerSettings.from_env()
+    home = Path(settings.home).resolve()
+    private_dir(home)
+    # Gradio's raw uploads go inside RAG_HOME, private, unless the operator chose a folder;
+    # Gradio reads this when the page is built, so it is set before that.
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(home / "tmp" / "gradio"))
+    upload_cache = private_dir(Path(gr_utils.get_upload_folder()))
     service = Service(settings)
+    # Never served, whatever a file URL says: the index, raw uploads, the articles.
+    private = [*(home / name for name in PRIVATE_NAMES), Path(settings.articles_dir).resolve()]
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -197,6 +124,19 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
         redoc_url=None,
     )
     api.state.service = service
+
+    def public(e: BaseException) -> str:
+        return public_message(e, settings)
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        """One line naming the field, never echoing what was sent (FastAPI's default does)."""
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+        return JSONResponse(
+            {"detail": f"invalid {where}: {first.get('msg', 'not understood')}"}, 422
+        )
 
     @api.get("/api/health")
     def health() -> dict[str, Any]:
@@ -217,13 +157,14 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
                 service.answer, req.question, req.k, req.backend, history
             )
         except InvalidQuestion as e:
-            raise HTTPException(422, str(e)) from e
+            raise HTTPException(422, public(e)) from e
         except IndexNotFound as e:
-            raise HTTPException(503, str(e)) from e
+            raise HTTPException(503, public(e)) from e
         except BackendError as e:
-            raise HTTPException(400, str(e)) from e
+            raise HTTPException(400, public(e)) from e
         except RagError as e:
-            raise HTTPException(500, str(e)) from e
+            log.warning("answering failed: %s", public(e))
+            raise HTTPException(500, public(e)) from e
         return JSONResponse(result.to_dict())
 
     @api.get("/api/documents")
@@ -234,12 +175,11 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
         except IndexNotFound:
             docs = []
         except RagError as e:
-            raise HTTPException(500, str(e)) from e
+            raise HTTPException(500, public(e)) from e
         # Server paths are nobody's business but the operator's.
         docs = [{k: v for k, v in d.items() if k != "source_path"} for d in docs]
         return {"count": len(docs), "documents": docs}
 
-    home = Path(settings.home).resolve()
     page = build_page(service)
     page.queue(default_concurrency_limit=4, max_size=64)
     app = gr.mount_gradio_app(
@@ -255,16 +195,20 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
         max_file_size=MAX_UPLOAD_BYTES,
         allowed_paths=[],
         # Belt and braces: Gradio's own check also refuses these, whatever its cache dir is.
-        blocked_paths=[str(home), str(Path(settings.articles_dir).resolve())],
+        blocked_paths=[str(p) for p in private],
         css=CSS,
         theme=theme(),
         head=HEAD,
     )
+    # Gradio checks that an event's files were uploaded only once it thinks it "launched";
+    # mounted apps never launch, so without this any readable server path would be accepted.
+    page.has_launched = True
     app.add_middleware(SecurityHeaders)
     app.add_middleware(
-        GuardMiddleware,
-        allowed_dirs=[Path(gr_utils.get_upload_folder())],
-        denied_dirs=[home, Path(settings.articles_dir)],
+        Guard,
+        settings=server,
+        upload_dirs=[upload_cache, service.uploads_dir],
+        denied_dirs=private,
     )
     return app
 
@@ -273,4 +217,4 @@ def _warm_up(service: Service) -> None:
     try:
         service.articles()
     except Exception as e:  # noqa: BLE001 - warming is optional; the page reports real errors
-        log.info("warm-up skipped: %s", e)
+        log.info("warm-up skipped: %s", type(e).__name__)

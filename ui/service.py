@@ -147,7 +147,9 @@ class Service:
         """Whether a store exists, without opening it (cheap, for the health route)."""
         if self.settings.chroma_url:
             return True
-        return (Path(self.settings.home) / "chroma").exists()
+        from rag.store import has_index
+
+        return has_index(self.settings)
 
     # -- uploads ---------------------------------------------------------------------------
 

@@ -114,14 +114,26 @@ def check_upload(name: str, data: bytes, max_bytes: int = MAX_UPLOAD_BYTES) -> s
     return suffix
 
 
+def private_dir(folder: Path) -> Path:
+    """``folder``, created if need be, readable by this user only (0700)."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        folder.chmod(0o700)
+    except OSError:  # not ours (e.g. a shared mount): leave it, the files inside are 0600
+        pass
+    return folder
+
+
 def store_upload(name: str, data: bytes, uploads_dir: Path, suffix: str) -> StoredUpload:
     """Write ``data`` under a content-derived id; the user's name never touches the filesystem."""
-    uploads_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(uploads_dir)
     digest = hashlib.sha256(data).hexdigest()[:20]
     path = uploads_dir / f"upload-{digest}{suffix}"
     if path.exists():
         return StoredUpload(display_name(name), path, is_new=False)
     tmp = path.with_name(path.name + f".{os.getpid()}.part")
-    tmp.write_bytes(data)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
     tmp.replace(path)  # atomic: the indexer never sees half a file
     return StoredUpload(display_name(name), path, is_new=True)
