@@ -70,13 +70,18 @@ def index_documents(docs: Iterable[SourceDoc], settings: Settings, progress: boo
             _drop(settings)
         elif rebuild:
             # Built beside the live index, which answers until the new one is swapped in whole.
-            gen = new_generation(settings.home)
+            try:
+                gen = new_generation(settings.home)
+            except OSError as e:
+                raise store_error(e, settings) from e
             try:
                 report = _index(incoming, settings.with_(home=gen), progress)
-            except BaseException:
+                publish_generation(settings.home, gen)
+            except BaseException as e:
                 shutil.rmtree(gen, ignore_errors=True)
+                if isinstance(e, OSError):
+                    raise store_error(e, settings) from e
                 raise
-            publish_generation(settings.home, gen)
             return report
         return _index(incoming, settings, progress)
 

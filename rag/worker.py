@@ -12,14 +12,15 @@ reopened whenever the store's fingerprint changes (every committed indexing run)
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
-
-from rag.errors import StoreError
 
 SEARCH_TIMEOUT = 30.0  # seconds for one search (a healthy one takes milliseconds)
 START_TIMEOUT = 120.0  # importing chromadb and opening the store in a fresh child
@@ -27,8 +28,6 @@ START_TIMEOUT = 120.0  # importing chromadb and opening the store in a fresh chi
 
 def _serve(conn: Connection, path: str, collection: str) -> None:  # pragma: no cover - child
     """The child: open the collection, then answer ``(op, payload)`` messages until told."""
-    import os
-
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     import chromadb
@@ -81,13 +80,19 @@ class SearchWorker:
     # -- lifecycle --------------------------------------------------------------------------
 
     def _start(self) -> None:
-        ctx = mp.get_context("spawn")  # never fork a threaded server
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_serve, args=(child, str(self.path), self.collection),
-                           name="rag-search", daemon=True)
-        proc.start()
-        child.close()
-        self._proc, self._conn = proc, parent
+        # A fresh interpreter running this file as a script: never a fork of a threaded
+        # server, and unlike multiprocessing's spawn it does not re-import the caller's main
+        # module (a user's script calling rag.answer() at top level keeps working); -P keeps
+        # rag/ itself off sys.path (its types.py would hide the standard library's).
+        parent, child = socket.socketpair()
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-P", __file__, str(child.fileno()), str(self.path),
+                 self.collection],
+                pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, close_fds=True)
+        finally:
+            child.close()
+        self._proc, self._conn = proc, Connection(parent.detach())
         self._receive(START_TIMEOUT, "opening the vector index")
 
     def _stop(self) -> None:
@@ -98,10 +103,11 @@ class SearchWorker:
                 pass
             self._conn.close()
         if self._proc is not None:
-            self._proc.join(timeout=2)
-            if self._proc.is_alive():
+            try:
+                self._proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
                 self._proc.kill()
-                self._proc.join(timeout=5)
+                self._proc.wait(timeout=5)
         self._proc, self._conn = None, None
 
     def close(self) -> None:
@@ -125,8 +131,12 @@ class SearchWorker:
             status, value = "died", None
         if status == "ok":
             return value
-        self._proc.join(timeout=2)
-        code = self._proc.exitcode
+        from rag.errors import StoreError
+
+        if status != "timeout":
+            with _suppress_timeout():
+                self._proc.wait(timeout=2)
+        code = self._proc.poll()
         self._stop()
         self.fingerprint = None
         self.restarts += 1
@@ -147,7 +157,7 @@ class SearchWorker:
     def query(self, fingerprint: str, **kwargs: Any) -> Any:
         """``collection.query(**kwargs)`` in the child, reopened first if the store changed."""
         with self._lock:
-            if self._proc is None or not self._proc.is_alive():
+            if self._proc is None or self._proc.poll() is not None:
                 self._stop()
                 self._start()
                 self.fingerprint = fingerprint
@@ -162,6 +172,12 @@ class SearchWorker:
             except OSError:
                 pass  # it died between searches; _receive reports it
             return self._receive(SEARCH_TIMEOUT, "searching")
+
+
+def _suppress_timeout() -> Any:
+    import contextlib
+
+    return contextlib.suppress(subprocess.TimeoutExpired)
 
 
 _workers: dict[tuple[str, str], SearchWorker] = {}
@@ -197,3 +213,7 @@ class IsolatedCollection:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._c, name)
+
+
+if __name__ == "__main__":  # the child: python worker.py FD PATH COLLECTION
+    _serve(Connection(int(sys.argv[1])), sys.argv[2], sys.argv[3])

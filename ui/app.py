@@ -36,7 +36,7 @@ from ui.guard import Guard, ServerSettings
 from ui.page import CSS, HEAD, build_page, theme
 from ui.render import public_message
 from ui.service import Service
-from ui.uploads import MAX_UPLOAD_BYTES, private_dir
+from ui.uploads import MAX_UPLOAD_BYTES, forget_uncommitted, make_private, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def create_app(
     settings = settings or Settings.from_env()
     server = server or ServerSettings.from_env()
     home = Path(settings.home).resolve()
-    private_dir(home)
+    make_private(home)
     # Gradio's raw uploads go inside RAG_HOME, private, unless the operator chose a folder;
     # Gradio reads this when the page is built, so it is set before that.
     os.environ.setdefault("GRADIO_TEMP_DIR", str(home / "tmp" / "gradio"))
@@ -113,8 +113,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if warm:  # load the models while the user reads the page, not on the first question
-            threading.Thread(target=_warm_up, args=(service,), daemon=True).start()
+        # Load the models while the user reads the page, not on the first question; forget
+        # raw uploads that a crash kept out of the index.
+        threading.Thread(target=_start_up, args=(service, warm), daemon=True).start()
         yield
 
     api = FastAPI(
@@ -213,8 +214,16 @@ def create_app(
     return app
 
 
-def _warm_up(service: Service) -> None:
-    try:
-        service.articles()
-    except Exception as e:  # noqa: BLE001 - warming is optional; the page reports real errors
-        log.info("warm-up skipped: %s", type(e).__name__)
+def _start_up(service: Service, warm: bool) -> None:
+    if not warm and not service.uploads_dir.is_dir():
+        return
+    with service._index_lock:  # not while an upload is being indexed
+        try:
+            articles = service.articles()
+        except Exception as e:  # noqa: BLE001 - optional here; the page reports real errors
+            log.info("warm-up skipped: %s", type(e).__name__)
+            return
+        indexed = set(articles) | {d for a in articles.values() for d in a.also_published_as}
+        removed = forget_uncommitted(service.uploads_dir, indexed)
+    if removed:
+        log.warning("removed %d upload(s) a crash kept out of the index", removed)

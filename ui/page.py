@@ -16,6 +16,7 @@ from rag.types import Answer
 from ui.render import (
     EMPTY_SOURCES,
     escape_chat,
+    public_message,
     render_answer,
     render_documents,
     render_sources,
@@ -126,7 +127,7 @@ def build_page(service: Service) -> gr.Blocks:
         except IndexNotFound:
             return render_documents([])
         except RagError as e:
-            return _status(False, html.escape(str(e)))
+            return _status(False, html.escape(public_message(e, settings)))
 
     def respond(
         message: str,
@@ -162,7 +163,8 @@ def build_page(service: Service) -> gr.Blocks:
             if final is None:
                 raise RagError("the answering backend returned no answer")
         except RagError as e:
-            messages[-1] = {"role": "assistant", "content": escape_chat(f"⚠ {e}")}
+            shown = public_message(e, settings)  # no server paths on the page
+            messages[-1] = {"role": "assistant", "content": escape_chat(f"⚠ {shown}")}
             yield gr.skip(), messages, gr.skip(), chat, gr.skip(), messages
             return
         except Exception:
@@ -197,7 +199,8 @@ def build_page(service: Service) -> gr.Blocks:
                 pairs.append((name, p.read_bytes()))
             result = service.add_files(pairs, progress=lambda f, d: progress(f, desc=d))
         except RagError as e:
-            return _status(False, html.escape(str(e)) + " Nothing was changed."), None
+            shown = public_message(e, settings)
+            return _status(False, html.escape(shown) + " Nothing was changed."), None
         except Exception:
             log.exception("upload failed")
             return _status(False, "Indexing failed; nothing was changed. See the log."), None

@@ -17,7 +17,7 @@ from typing import Any
 from rag.errors import IngestError, InvalidQuestion
 from rag.settings import MAX_QUESTION_CHARS, Settings
 from rag.types import Answer, Article
-from ui.uploads import MAX_UPLOAD_BYTES, StoredUpload, check_upload, store_upload
+from ui.uploads import MAX_UPLOAD_BYTES, StoredUpload, check_upload, store_uploads
 
 Progress = Callable[[float, str], None]
 
@@ -163,13 +163,14 @@ class Service:
             raise IngestError("no file was given; choose a .txt, .md or .html article")
         checked = [(name, data, check_upload(name, data, MAX_UPLOAD_BYTES)) for name, data in files]
         with self._index_lock:
-            stored = [store_upload(n, d, self.uploads_dir, s) for n, d, s in checked]
+            stored = store_uploads(checked, self.uploads_dir)
             report_progress(0.2, "Indexing (reading, chunking, embedding)")
             try:
-                from index import index_paths
+                from index.child import index_in_child
 
-                # progress=True drives tqdm, which the page's gr.Progress(track_tqdm) shows
-                report = index_paths([s.path for s in stored], self.settings, progress=True)
+                # In a child process: answering keeps its CPU time and memory meanwhile, the
+                # memory indexing takes is returned, and a native crash ends only the child.
+                report = index_in_child([s.path for s in stored], self.settings)
             except BaseException:
                 for s in stored:  # nothing changes on failure: forget the files we just wrote
                     if s.is_new:

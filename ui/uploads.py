@@ -7,6 +7,7 @@ a user-chosen name never becomes a path and uploading the same file twice change
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -124,6 +125,25 @@ def private_dir(folder: Path) -> Path:
     return folder
 
 
+def make_private(folder: Path) -> None:
+    """Everything under ``folder`` readable by this user only: folders 0700, files 0600
+    (a store written before the server set its umask, or copied in, is tightened too)."""
+    private_dir(folder)
+    for root, dirs, files in os.walk(folder):
+        for name in dirs:
+            _chmod(Path(root, name), 0o700)
+        for name in files:
+            _chmod(Path(root, name), 0o600)
+
+
+def _chmod(path: Path, mode: int) -> None:
+    try:
+        if not path.is_symlink():
+            path.chmod(mode)
+    except OSError:
+        pass  # not ours: leave it (the folder above is 0700)
+
+
 def store_upload(name: str, data: bytes, uploads_dir: Path, suffix: str) -> StoredUpload:
     """Write ``data`` under a content-derived id; the user's name never touches the filesystem."""
     private_dir(uploads_dir)
@@ -132,8 +152,44 @@ def store_upload(name: str, data: bytes, uploads_dir: Path, suffix: str) -> Stor
     if path.exists():
         return StoredUpload(display_name(name), path, is_new=False)
     tmp = path.with_name(path.name + f".{os.getpid()}.part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    tmp.replace(path)  # atomic: the indexer never sees half a file
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        tmp.replace(path)  # atomic: the indexer never sees half a file
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.errno == errno.ENOSPC:
+            raise IngestError("no disk space left to keep the uploaded files: free some "
+                              "space on the disk that holds RAG_HOME and try again") from e
+        raise IngestError(f"the uploaded files could not be kept ({e.strerror}); check "
+                          "that RAG_HOME is writable") from e
     return StoredUpload(display_name(name), path, is_new=True)
+
+
+def store_uploads(checked: list[tuple[str, bytes, str]], uploads_dir: Path
+                  ) -> list[StoredUpload]:
+    """``store_upload`` for a batch (name, data, suffix): all stored, or none left behind."""
+    stored: list[StoredUpload] = []
+    try:
+        for name, data, suffix in checked:
+            stored.append(store_upload(name, data, uploads_dir, suffix))
+    except BaseException:
+        for s in stored:
+            if s.is_new:
+                s.path.unlink(missing_ok=True)
+        raise
+    return stored
+
+
+def forget_uncommitted(uploads_dir: Path, indexed: set[str]) -> int:
+    """Delete raw uploads whose article never made it into the index (a batch cut short by
+    a crash, or a half-written ``.part``), so the next upload of them counts as new."""
+    removed = 0
+    if not uploads_dir.is_dir():
+        return 0
+    for path in uploads_dir.iterdir():
+        if path.name.endswith(".part") or (path.is_file() and path.stem not in indexed):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

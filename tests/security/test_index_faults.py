@@ -79,7 +79,7 @@ def worker_pids(server: Server) -> list[int]:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"multiprocessing" in cmd or b"spawn" in cmd:
+        if b"rag/worker.py" in cmd:
             pids.append(pid)
     return pids
 
@@ -270,3 +270,47 @@ def test_kill_9_mid_upload_batch_leaves_nothing_half_done(indexed_home: Path, st
     with s.client() as c:
         assert c.get("/api/documents").json()["count"] == len(before)
         assert c.post("/api/ask", json=QUESTION).status_code == 200
+
+
+@pytest.fixture()
+def small_fs(tmp_path: Path):
+    """A 16 MB tmpfs (root only): a disk that can really be filled."""
+    mnt = tmp_path / "fs"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs",
+                                            str(mnt)], capture_output=True).returncode != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_a_full_disk_mid_upload_says_free_space_not_rebuild(indexed_home: Path, start_server,
+                                                            small_fs: Path) -> None:
+    import json
+
+    from tests.security.conftest import add_articles
+
+    home = copy_home(indexed_home, small_fs / "home")
+    s = start_server(home, env={"GRADIO_TEMP_DIR": str(small_fs.parent / "gradio-tmp")})
+    filler = small_fs / "filler"
+    with open(filler, "wb") as f:  # leave about 300 KB: the upload starts, then runs out
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+        except OSError:
+            pass
+    filler.write_bytes(b"\0" * max(0, filler.stat().st_size - 300_000))
+    corpus = ROOT / "evals" / "data" / "multihop_rag" / "corpus.jsonl"
+    files = []
+    for line in corpus.read_text(encoding="utf-8").splitlines()[40:60]:
+        d = json.loads(line)
+        files.append((f"{d['doc_id']}.txt", f"{d['title']}\n\n{d['body']}\n".encode()))
+    status = add_articles(s, files)
+    assert "Added" not in status, status
+    assert "space" in status and "rebuild" not in status, status
+    assert ask(s).status_code == 200  # the index is as it was
+    filler.unlink()
+    status = add_articles(s, files[:3])
+    assert "Added" in status, status
