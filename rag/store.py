@@ -192,6 +192,9 @@ def check_files(home: Path, label: Path | None = None) -> None:
                              f"'{REBUILD}'")
 
 
+_checked: set[str] = set()  # stores whose files passed check_files in this process
+
+
 def _client(settings: Settings, create: bool) -> Any:
     """A Chroma client for ``settings``: server when a URL is set, else embedded."""
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -214,8 +217,11 @@ def _client(settings: Settings, create: bool) -> Any:
     path = settings.home / "chroma"
     if not create and not path.exists():
         raise IndexNotFound(f"no index under {settings.home}; run 'rag index' first")
-    if not create:
+    if not create and str(path.resolve()) not in _checked:
+        # Once per store per process: a quick_check of a large store takes a while, and
+        # damage that appears later is met by the search worker's isolation instead.
         check_files(settings.home)
+        _checked.add(str(path.resolve()))
     try:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)

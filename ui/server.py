@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             http=guarded_h11(server.read_timeout, server.max_header_bytes),  # type: ignore[arg-type]
             limit_concurrency=1000,  # beyond this many connections: 503, not memory growth
             timeout_keep_alive=5,
+            timeout_graceful_shutdown=10,  # a stop ends the server even if a question hangs
             access_log=False,  # request lines hold questions; nothing of a request is logged
         )
     except OSError as e:  # e.g. the port is taken

@@ -243,3 +243,24 @@ def test_concurrent_questions_survive_a_burst_of_junk(server: Server) -> None:
     assert r.status_code == 200 and not errors
     assert json.loads(r.text)["citations"]
     assert os.path.exists(server.home)
+
+
+def test_memory_is_returned_after_uploads(indexed_home: Path, start_server,
+                                          tmp_path: Path) -> None:
+    """Indexing runs in a child process: the server's own memory stays flat over uploads."""
+    from tests.security.conftest import add_articles
+
+    corpus = Path(__file__).resolve().parents[2] / "evals" / "data" / "multihop_rag"
+    lines = (corpus / "corpus.jsonl").read_text(encoding="utf-8").splitlines()[100:108]
+    s = start_server(copy_home(indexed_home, tmp_path / "home"))
+    with s.client() as c:
+        assert c.post("/api/ask", json={"question": "When did the US warn Russia?"}
+                      ).status_code == 200
+    add_articles(s, [("warm.txt", b"Warm-up\n\nThe Osk ferry left at noon on Monday.\n")])
+    before = s.rss_mb()
+    for i, line in enumerate(lines):
+        d = json.loads(line)
+        status = add_articles(s, [(f"m{i}.txt", f"{d['title']}\n\n{d['body']}\n".encode())])
+        assert "Added" in status, status
+    grown = s.rss_mb() - before
+    assert grown < 60, f"the server grew by {grown:.0f} MB over {len(lines)} uploads"
