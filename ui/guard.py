@@ -272,10 +272,19 @@ class Guard:
                       [(b"www-authenticate", b"Bearer")])
 
     def check_origin(self, scope: Scope, headers: dict[bytes, bytes]) -> None:
-        """A state-changing request from a browser must come from this page's own origin."""
+        """A script on another origin may neither read nor change anything (Gradio answers
+        any localhost origin with CORS headers, so reads are checked too); a state-changing
+        request from a browser must come from this page's own origin."""
+        host = headers.get(b"host", b"").decode("latin-1").strip().lower()
+        origin = headers.get(b"origin")
+        if origin is not None and scope["method"] not in STATE_CHANGING:
+            parts = urlsplit(origin.decode("latin-1").strip())
+            if parts.netloc.lower() != host:
+                raise Refusal(403, "Cross-site requests are refused: use the page this "
+                                   "server serves.")
+            return
         if scope["method"] not in STATE_CHANGING:
             return
-        host = headers.get(b"host", b"").decode("latin-1").strip().lower()
         site = headers.get(b"sec-fetch-site", b"").decode("latin-1").lower()
         if site in ("cross-site", "same-site"):
             raise Refusal(403, "Cross-site requests are refused: use the page this server "

@@ -205,6 +205,21 @@ def test_cross_site_posts_to_our_routes_and_gradio_events_are_refused(
         assert r.status_code == 403
 
 
+@pytest.mark.parametrize("origin", ["http://localhost:3000", "http://127.0.0.1:1", "null",
+                                    "http://attacker.example"])
+def test_scripts_on_other_origins_cannot_read(server: Server, origin: str) -> None:
+    """Gradio would answer any localhost origin with CORS headers: another local web app
+    could read the page's config and our documents."""
+    with server.client() as c:
+        for path in ("/config", "/api/documents", "/gradio_api/info"):
+            r = c.get(path, headers={"Origin": origin})
+            assert r.status_code == 403, (path, r.status_code)
+            assert "access-control-allow-origin" not in r.headers
+        pre = c.options("/gradio_api/queue/join", headers={
+            "Origin": origin, "Access-Control-Request-Method": "POST"})
+        assert "access-control-allow-origin" not in pre.headers
+
+
 def test_same_origin_and_non_browser_posts_are_answered(server: Server) -> None:
     with server.client() as c:
         q = {"question": "When did the US warn Russia?"}
