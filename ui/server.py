@@ -104,16 +104,10 @@ def guarded_h11(header_timeout: float, max_header_bytes: int) -> type:
 def main(argv: list[str] | None = None) -> int:
     """Run the server until interrupted; returns the exit code."""
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
-    import uvicorn
-
-    from rag.errors import RagError
-    from rag.settings import Settings
-    from ui.app import create_app
     from ui.guard import ServerSettings
 
-    os.umask(0o077)  # the index, uploads and temporary files: this user's only
     server = ServerSettings.from_env(host=args.host)
-    if not server.is_local and not server.api_token:
+    if not server.is_local and not server.api_token:  # checked before anything heavy loads
         print(
             f"rag serve: refusing to listen on {args.host} without RAG_API_TOKEN: anyone who "
             "can reach it could read and add documents. Set RAG_API_TOKEN to a secret, e.g. "
@@ -121,6 +115,12 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    os.umask(0o077)  # the index, uploads and temporary files: this user's only
+    import uvicorn
+
+    from rag.errors import RagError
+    from rag.settings import Settings
+    from ui.app import create_app
     try:
         app = create_app(Settings.from_env(), warm=not args.no_warm, server=server)
     except RagError as e:

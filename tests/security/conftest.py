@@ -99,6 +99,10 @@ class Server:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def stop(self) -> None:
+        if self.alive():
+            stop(self.proc)
+
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
@@ -116,10 +120,11 @@ def guard_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def start_server(
+def launch(
     guard_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[..., Server]]:
-    """Start servers (stopped at the end of the session): ``start(home, env=..., args=...)``."""
+    """Start servers: ``launch(home, env=..., args=...)``; any still running when the session
+    ends are stopped then (fixtures stop theirs sooner with ``Server.stop``)."""
     started: list[Server] = []
 
     def start(home: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = (),
@@ -156,6 +161,20 @@ def start_server(
             stop(s.proc)
 
 
+@pytest.fixture()
+def start_server(launch: Callable[..., Server]) -> Iterator[Callable[..., Server]]:
+    """``launch`` for one test: the servers it starts are stopped when the test ends."""
+    mine: list[Server] = []
+
+    def start(*args: Any, **kwargs: Any) -> Server:
+        mine.append(launch(*args, **kwargs))
+        return mine[-1]
+
+    yield start
+    for s in mine:
+        s.stop()
+
+
 def wait_ready(server: Server) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while True:
@@ -174,11 +193,11 @@ def wait_ready(server: Server) -> None:
 
 
 @pytest.fixture(scope="session")
-def server(indexed_home: Path, start_server: Callable[..., Server],
+def server(indexed_home: Path, launch: Callable[..., Server],
            tmp_path_factory: pytest.TempPathFactory) -> Server:
     """One server shared by the tests that do not change its limits or break its index."""
     home = copy_home(indexed_home, tmp_path_factory.mktemp("sec") / "home")
-    s = start_server(home)
+    s = launch(home)
     # Warm it up: the first question loads the models.
     with s.client() as c:
         assert c.post("/api/ask", json={"question": "When did the US warn Russia?"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import string
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,10 +20,12 @@ from tests.security.conftest import Server, add_articles, copy_home
 
 
 @pytest.fixture(scope="module")
-def probed(indexed_home: Path, start_server,
-           tmp_path_factory: pytest.TempPathFactory) -> Server:
+def probed(indexed_home: Path, launch,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     home = copy_home(indexed_home, tmp_path_factory.mktemp("probe") / "home")
-    return start_server(home)
+    s = launch(home)
+    yield s
+    s.stop()
 
 
 @pytest.mark.xfail(strict=True, reason="lead: answer layer (Speller cost on one giant word)")

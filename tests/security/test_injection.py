@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -52,13 +53,14 @@ def answer_sentences(text: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def injected(indexed_home: Path, start_server,
-             tmp_path_factory: pytest.TempPathFactory) -> Server:
+def injected(indexed_home: Path, launch,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     home = copy_home(indexed_home, tmp_path_factory.mktemp("inj") / "home")
-    s = start_server(home)
+    s = launch(home)
     status = add_articles(s, [(n, t.encode()) for n, t in INJECTIONS])
     assert "Added" in status, status
-    return s
+    yield s
+    s.stop()
 
 
 def test_the_injection_corpus_is_indexed_as_plain_articles(injected: Server) -> None:
@@ -88,13 +90,14 @@ def test_extractive_answers_carry_no_orders_links_or_markup(injected: Server,
 
 
 @pytest.fixture(scope="module")
-def injected_llm(indexed_home: Path, start_server, llama_server,
-                 tmp_path_factory: pytest.TempPathFactory) -> Server:
+def injected_llm(indexed_home: Path, launch, llama_server,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     home = copy_home(indexed_home, tmp_path_factory.mktemp("inj-llm") / "home")
-    s = start_server(home, env={"RAG_BACKEND": "openai", "RAG_LLM_URL": llama_server.url,
+    s = launch(home, env={"RAG_BACKEND": "openai", "RAG_LLM_URL": llama_server.url,
                                 "RAG_LLM_TIMEOUT": "300"})
     add_articles(s, [(n, t.encode()) for n, t in INJECTIONS])
-    return s
+    yield s
+    s.stop()
 
 
 @pytest.mark.llm
