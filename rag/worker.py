@@ -73,6 +73,7 @@ class SearchWorker:
         self.home = home
         self.fingerprint: str | None = None
         self.restarts = 0
+        self.last_failure = ""  # how the last child ended: "died", "timeout" or "error"
         self._proc: Any = None
         self._conn: Connection | None = None
         self._lock = threading.Lock()
@@ -133,6 +134,10 @@ class SearchWorker:
             return value
         from rag.errors import StoreError
 
+        if status == "error" and self._proc.poll() is None:  # the child lives on
+            raise StoreError(f"the vector index under {self.home} cannot be read while "
+                             f"{what} ({str(value)[:160]}); rebuild it with "
+                             "'rag index --rebuild'")
         if status != "timeout":
             with _suppress_timeout():
                 self._proc.wait(timeout=2)
@@ -140,6 +145,7 @@ class SearchWorker:
         self._stop()
         self.fingerprint = None
         self.restarts += 1
+        self.last_failure = status
         if status == "error":
             raise StoreError(f"the vector index under {self.home} cannot be read while "
                              f"{what} ({str(value)[:160]}); rebuild it with "
@@ -155,7 +161,22 @@ class SearchWorker:
                          "'rag index --rebuild'. Other questions keep being answered.")
 
     def query(self, fingerprint: str, **kwargs: Any) -> Any:
-        """``collection.query(**kwargs)`` in the child, reopened first if the store changed."""
+        """``collection.query(**kwargs)`` in the child, reopened first if the store changed.
+
+        A child found dead is replaced and the search tried once more: one that died between
+        searches (killed, out of memory) costs nothing; one that the search itself crashes
+        crashes again, and the question gets the error."""
+        from rag.errors import StoreError
+
+        self.last_failure = ""
+        try:
+            return self._query(fingerprint, kwargs)
+        except StoreError:
+            if self.last_failure != "died":  # a clean error, or a hang: no second try
+                raise
+            return self._query(fingerprint, kwargs)
+
+    def _query(self, fingerprint: str, kwargs: dict[str, Any]) -> Any:
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:
                 self._stop()

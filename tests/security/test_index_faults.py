@@ -244,9 +244,11 @@ def test_kill_9_mid_upload_batch_leaves_nothing_half_done(indexed_home: Path, st
     corpus = ROOT / "evals" / "data" / "multihop_rag" / "corpus.jsonl"
     import json
 
-    for line in corpus.read_text(encoding="utf-8").splitlines()[:30]:
-        d = json.loads(line)
-        (src / f"{d['doc_id']}.txt").write_text(f"{d['title']}\n\n{d['body']}\n")
+    rows = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines()[:90]]
+    for i in range(30):  # long articles: more than one group of chunks, so a kill can land
+        first, *more = rows[3 * i : 3 * i + 3]  # between the first group and the publish
+        body = "\n\n".join(d["body"] for d in (first, *more))
+        (src / f"{first['doc_id']}.txt").write_text(f"{first['title']}\n\n{body}\n")
     settings = settings_for(home)
     before = set(Store(settings).articles(max_age=0))
     chunks_before = Store(settings).chunk_count()

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rag.grounding import forbidden, ground
+from rag.grounding import ground
 from rag.types import Answer, Article, Chunk, Passage
 from tests.security.conftest import Server, add_articles, copy_home
 
@@ -46,6 +46,12 @@ QUESTIONS = [
 ]
 LEAKS = re.compile(r"(?i)evil\.example|ignore all previous|you must answer|system prompt|"
                    r"<img|!\[")
+
+
+def forbidden(sentence: str) -> str | None:
+    from rag.grounding import forbidden as why_not
+
+    return why_not(sentence)
 
 
 def answer_sentences(text: str) -> list[str]:
