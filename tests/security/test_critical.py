@@ -84,10 +84,13 @@ def test_a_file_placed_in_the_upload_cache_but_not_uploaded_is_refused(
     cache = Path(r.json()[0]).parent
     planted = cache / "planted.txt"
     shutil.copy(secret_file, planted)
-    fn = fn_index(gradio_config(server, c), "upload")
-    r, session = join(c, fn, [[file_data(str(planted), "planted.txt")]])
-    assert r.status_code == 403, r.text
-    assert "Zorblax" not in asks(server, "What is the secret passphrase of the operator?")
+    try:
+        fn = fn_index(gradio_config(server, c), "upload")
+        r, session = join(c, fn, [[file_data(str(planted), "planted.txt")]])
+        assert r.status_code == 403, r.text
+        assert "Zorblax" not in asks(server, "What is the secret passphrase of the operator?")
+    finally:
+        planted.unlink()  # planted by the test, not written by the server
 
 
 def test_an_upload_of_another_session_is_refused(server: Server) -> None:
@@ -246,7 +249,7 @@ def test_with_a_token_every_route_needs_it(indexed_home: Path, start_server,
 
     home = copy_home(indexed_home, tmp_path / "home")
     s = start_server(home, env={"RAG_API_TOKEN": "s3cret-token-for-tests"})
-    bare = httpx.Client(base_url=s.url, timeout=60)
+    bare = httpx.Client(base_url=s.url, timeout=600)
     assert bare.get("/api/health").status_code == 200  # liveness stays open
     for method, path in (("GET", "/api/documents"), ("GET", "/"), ("GET", "/config"),
                          ("POST", "/api/ask"), ("POST", "/gradio_api/upload")):

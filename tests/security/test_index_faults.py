@@ -64,23 +64,19 @@ def flip(path: Path, offset: int) -> None:
         fh.write(bytes([b[0] ^ 0xFF]))
 
 
-def children(pid: int) -> list[int]:
-    out = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        kids = (task / "children").read_text().split()
-        out += [int(k) for k in kids]
-    return out
-
-
 def worker_pids(server: Server) -> list[int]:
+    """The search workers serving ``server``'s store (their command line names its path)."""
     pids = []
-    for pid in children(server.proc.pid):
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
         try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            cmd = (proc / "cmdline").read_bytes()
         except OSError:
             continue
-        if b"rag/worker.py" in cmd:
-            pids.append(pid)
+        if b"rag/worker.py" in cmd and str(server.home).encode() in cmd:
+            pids.append(int(proc.name))
+    assert pids, "no search worker found"
     return pids
 
 
@@ -185,7 +181,7 @@ def test_rebuild_while_serving_is_no_outage(indexed_home: Path, start_server,
     stop = threading.Event()
 
     def asking() -> None:
-        with s.client(timeout=300) as c:
+        with s.client(timeout=600) as c:
             while not stop.is_set():
                 statuses.append(c.post("/api/ask", json=QUESTION).status_code)
 
