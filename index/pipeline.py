@@ -97,7 +97,10 @@ def _index(incoming: list[Article], settings: Settings, progress: bool) -> Index
     pool = incoming + [a for a in existing.values() if a.doc_id not in incoming_ids]
     groups = group_duplicates(pool)
 
-    added, updated, unchanged, dups = [], [], [], []
+    added: list[str] = []
+    updated: list[str] = []
+    unchanged: list[str] = []
+    dups: list[tuple[str, str]] = []
     todo: list[Article] = []
     for group in groups:
         canon, *copies = group
