@@ -49,7 +49,8 @@ def refresh_lexical(store: Store, settings: Settings) -> int:
     fingerprint = hashlib.sha256(
         "\n".join(sorted(c.chunk_id for c in chunks)).encode()).hexdigest()[:16]
     try:
-        build_lexical(chunks, settings.home, fingerprint, settings.collection)
+        # store.settings.home: the live generation's folder (rag.store.live_home)
+        build_lexical(chunks, store.settings.home, fingerprint, settings.collection)
         store.commit(fingerprint)
     except StoreError:
         raise

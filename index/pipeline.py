@@ -7,6 +7,7 @@ cleaning, is skipped with a line saying what is wrong and what to do; the others
 from __future__ import annotations
 
 import hashlib
+import shutil
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -34,7 +35,7 @@ from rag.embeddings import get_embedder
 from rag.errors import IngestError, RagError, StoreError
 from rag.lexical import build_lexical
 from rag.settings import DEFAULT_COLLECTION, Settings
-from rag.store import Store, index_lock, store_error
+from rag.store import Staged, Store, index_lock, new_generation, publish_generation, store_error
 from rag.types import Article, Chunk
 
 # Texts embedded per call: the bar moves every few seconds even inside one long article.
@@ -145,7 +146,8 @@ def index_documents(docs: Iterable[SourceDoc], settings: Settings,
     """Clean, de-duplicate, chunk, embed and upsert ``docs``; idempotent by content.
 
     A document with no text left after cleaning is skipped and reported; with nothing left
-    to index the store is not touched (not even by ``rebuild``).
+    to index the store is not touched (not even by ``rebuild``). An embedded store's rebuild
+    is built beside the live index, which answers until the new one is swapped in whole.
     """
     tell = progress_fn(progress)
     docs = list(docs)
@@ -170,76 +172,103 @@ def index_documents(docs: Iterable[SourceDoc], settings: Settings,
         return IndexReport(total_articles=n_articles, total_chunks=n_chunks,
                            skipped=tuple(skipped), warnings=tuple(warnings))
     paths = {a.doc_id: a.source_path for a in incoming}
-    emb = get_embedder()
+    get_embedder()  # load the model before taking the lock
     tell(IndexProgress(PREPARING, current="opening the index"))
     with index_lock(settings):
-        if rebuild:
+        if rebuild and settings.chroma_url:
             _drop(settings)
-        store = Store(settings, create=True, embed_model=emb.name, dim=emb.dim)
-        existing = store.articles(max_age=0)
-        incoming_ids = {a.doc_id for a in incoming}
-        # Stored articles take part in de-duplication, so a re-published copy is recognised
-        # whichever run brings it; their recorded duplicates carry over.
-        pool = incoming + [a for a in existing.values() if a.doc_id not in incoming_ids]
-        tell(IndexProgress(PREPARING, current="looking for near-duplicates"))
-        signatures = load_signatures(signatures_path(settings))
-        grouping = group_duplicates(pool, new=incoming_ids, cache=signatures)
+        elif rebuild:
+            try:
+                gen = new_generation(settings.home)
+            except OSError as e:
+                raise store_error(e, settings) from e
+            try:
+                _carry_over(settings, gen)
+                report = _index(incoming, settings.with_(home=gen), tell, paths, skipped,
+                                warnings, cache=signatures_path(settings))
+                publish_generation(settings.home, gen)
+            except BaseException as e:
+                shutil.rmtree(gen, ignore_errors=True)
+                if isinstance(e, OSError):
+                    raise store_error(e, settings) from e
+                raise
+            return report
+        return _index(incoming, settings, tell, paths, skipped, warnings,
+                      cache=signatures_path(settings))
 
-        added: list[str] = []
-        updated: list[str] = []
-        unchanged: list[str] = []
-        dups: list[tuple[str, str]] = []
-        todo: list[Article] = []
-        for group in grouping.groups:
-            canon, *copies = group
-            aliases = set(canon.also_published_as)
-            for c in copies:
-                aliases |= {c.doc_id, *c.also_published_as}
-                dups.append((c.doc_id, canon.doc_id))
-            aliases.discard(canon.doc_id)
-            canon = replace(canon, also_published_as=tuple(sorted(aliases)))
-            for c in copies:
-                if c.doc_id in existing:  # it was indexed on its own before: fold it in
-                    store.remove_article(c.doc_id)
-            old = existing.get(canon.doc_id)
-            if old and old.content_hash == canon.content_hash:
-                if old.also_published_as != canon.also_published_as:
-                    store.put_record(canon)
-                if canon.doc_id in incoming_ids:
-                    unchanged.append(canon.doc_id)
-                continue
-            todo.append(canon)
-            (updated if old else added).append(canon.doc_id)
 
-        written = _write(store, todo, settings, tell)
-        chunks = store.live_chunks()
-        # Chunks of an article a killed run never committed: invisible already, now gone.
-        store.remove_orphans({c.chunk_id for c in chunks})
-        fingerprint = hashlib.sha256(
-            "\n".join(sorted(c.chunk_id for c in chunks)).encode()).hexdigest()[:16]
-        try:
-            build_lexical(chunks, settings.home, fingerprint, settings.collection)
-            store.commit(fingerprint)
-        except StoreError:
-            raise
-        except Exception as e:
-            raise store_error(e, settings) from e
-        live = store.articles(max_age=0)
-        _save_signatures(settings, signatures, live)
-        for conflict in grouping.conflicts:
-            mine, other = ((conflict.doc_id, conflict.other) if conflict.doc_id in paths
-                           else (conflict.other, conflict.doc_id))
-            warnings.append(Problem(paths[mine], f"near-duplicate of {other}, but they "
-                                                 f"disagree ({conflict.detail}): both kept"))
-        tell(IndexProgress(DONE))
-        return IndexReport(added=tuple(added), updated=tuple(updated),
-                           unchanged=tuple(unchanged),
-                           duplicates=tuple(d for d in dups if d[0] in incoming_ids
-                                            or d[1] in incoming_ids),
-                           chunks_written=written, total_articles=len(live),
-                           total_chunks=len(chunks), skipped=tuple(skipped),
-                           warnings=tuple(warnings), kept_apart=tuple(grouping.conflicts),
-                           sources=tuple(paths.items()))
+def _index(incoming: list[Article], settings: Settings, tell: ProgressFn,
+           paths: dict[str, str], skipped: list[Problem], warnings: list[Problem],
+           cache: Path) -> IndexReport:
+    """One indexing run into the store of ``settings`` (the caller holds the index lock);
+    ``cache`` is where near-duplicate signatures are kept between runs."""
+    emb = get_embedder()
+    store = Store(settings, create=True, embed_model=emb.name, dim=emb.dim)
+    existing = store.articles(max_age=0)
+    incoming_ids = {a.doc_id for a in incoming}
+    # Stored articles take part in de-duplication, so a re-published copy is recognised
+    # whichever run brings it; their recorded duplicates carry over.
+    pool = incoming + [a for a in existing.values() if a.doc_id not in incoming_ids]
+    tell(IndexProgress(PREPARING, current="looking for near-duplicates"))
+    signatures = load_signatures(cache)
+    grouping = group_duplicates(pool, new=incoming_ids, cache=signatures)
+
+    added: list[str] = []
+    updated: list[str] = []
+    unchanged: list[str] = []
+    dups: list[tuple[str, str]] = []
+    todo: list[Article] = []
+    for group in grouping.groups:
+        canon, *copies = group
+        aliases = set(canon.also_published_as)
+        for c in copies:
+            aliases |= {c.doc_id, *c.also_published_as}
+            dups.append((c.doc_id, canon.doc_id))
+        aliases.discard(canon.doc_id)
+        canon = replace(canon, also_published_as=tuple(sorted(aliases)))
+        for c in copies:
+            if c.doc_id in existing:  # it was indexed on its own before: fold it in
+                store.remove_article(c.doc_id)
+        old = existing.get(canon.doc_id)
+        if old and old.content_hash == canon.content_hash:
+            if old.also_published_as != canon.also_published_as:
+                store.put_record(canon)
+            if canon.doc_id in incoming_ids:
+                unchanged.append(canon.doc_id)
+            continue
+        todo.append(canon)
+        (updated if old else added).append(canon.doc_id)
+
+    written = _write(store, todo, settings, tell)
+    chunks = store.live_chunks()
+    # Chunks of an article a killed run never committed: invisible already, now gone.
+    store.remove_orphans({c.chunk_id for c in chunks})
+    fingerprint = hashlib.sha256(
+        "\n".join(sorted(c.chunk_id for c in chunks)).encode()).hexdigest()[:16]
+    try:
+        # store.settings.home: the live generation's folder (rag.store.live_home)
+        build_lexical(chunks, store.settings.home, fingerprint, settings.collection)
+        store.commit(fingerprint)
+    except StoreError:
+        raise
+    except Exception as e:
+        raise store_error(e, settings) from e
+    live = store.articles(max_age=0)
+    _save_signatures(cache, signatures, live)
+    for conflict in grouping.conflicts:
+        mine, other = ((conflict.doc_id, conflict.other) if conflict.doc_id in paths
+                       else (conflict.other, conflict.doc_id))
+        warnings.append(Problem(paths[mine], f"near-duplicate of {other}, but they "
+                                             f"disagree ({conflict.detail}): both kept"))
+    tell(IndexProgress(DONE))
+    return IndexReport(added=tuple(added), updated=tuple(updated),
+                       unchanged=tuple(unchanged),
+                       duplicates=tuple(d for d in dups if d[0] in incoming_ids
+                                        or d[1] in incoming_ids),
+                       chunks_written=written, total_articles=len(live),
+                       total_chunks=len(chunks), skipped=tuple(skipped),
+                       warnings=tuple(warnings), kept_apart=tuple(grouping.conflicts),
+                       sources=tuple(paths.items()))
 
 
 def _totals(settings: Settings) -> tuple[int, int]:
@@ -251,13 +280,13 @@ def _totals(settings: Settings) -> tuple[int, int]:
         return 0, 0
 
 
-def _save_signatures(settings: Settings, signatures: dict[str, Any],
+def _save_signatures(cache: Path, signatures: dict[str, Any],
                      live: dict[str, Article]) -> None:
     """Keep the signatures of the stored articles for the next run (a cache: best effort)."""
     keep = {a.content_hash: signatures[a.content_hash] for a in live.values()
             if a.content_hash in signatures}
     try:
-        save_signatures(signatures_path(settings), keep)
+        save_signatures(cache, keep)
     except OSError:
         pass
 
@@ -283,6 +312,7 @@ def _write(store: Store, articles: list[Article], settings: Settings, tell: Prog
 
     report()
     group: list[tuple[Article, list[Chunk]]] = []
+    staged: list[Staged] = []
 
     def flush() -> None:
         texts = [embed_text(c.title, c.text) for _, chunks in group for c in chunks]
@@ -300,7 +330,7 @@ def _write(store: Store, articles: list[Article], settings: Settings, tell: Prog
             items.append((art, chunks, vectors[at : at + len(chunks)]))
             at += len(chunks)
         try:
-            store.put_articles(items)
+            staged.append(store.stage(items))  # invisible until the whole batch is published
         except Exception as e:  # Chroma reports a full or read-only disk as its own errors
             if settings.chroma_url:
                 raise
@@ -317,6 +347,12 @@ def _write(store: Store, articles: list[Article], settings: Settings, tell: Prog
             pending = 0
     if group:
         flush()
+    try:
+        store.publish(staged)  # one upsert of every record: all of the batch, or none of it
+    except Exception as e:
+        if settings.chroma_url:
+            raise
+        raise store_error(e, settings) from e
     return total
 
 
@@ -326,23 +362,33 @@ def embed_text(title: str, text: str) -> str:
 
 
 def _drop(settings: Settings) -> None:
-    """Delete this RAG_HOME's collections (``rag index --rebuild``)."""
-    import shutil
-
+    """Delete this collection on the Chroma server, and its BM25 folder (``rag index
+    --rebuild`` against a server; an embedded store is rebuilt beside the live one instead)."""
     from rag.lexical import lexical_dir
     from rag.store import drop_collection
 
-    # Only this collection: the others in the same RAG_HOME are not the user's to lose here.
-    try:
-        drop_collection(settings)
-    except StoreError:
-        if settings.chroma_url:
-            raise
-        # The store itself is damaged: none of its collections can be read, so it goes whole,
-        # with Chroma's cached client for it (else the new store reuses the broken one).
-        from chromadb.api.client import SharedSystemClient
-
-        SharedSystemClient.clear_system_cache()
-        shutil.rmtree(settings.home / "chroma", ignore_errors=True)
-        shutil.rmtree(settings.home / "bm25", ignore_errors=True)
+    drop_collection(settings)  # only this collection: the others are not the user's to lose
     shutil.rmtree(lexical_dir(settings.home, settings.collection), ignore_errors=True)
+
+
+def _carry_over(settings: Settings, gen: Path) -> None:
+    """A rebuild of an embedded store fills a new generation folder that replaces the whole
+    live one; the other collections of this RAG_HOME go into it unchanged. The live store is
+    copied, then this collection dropped from the copy. A live store that cannot be read
+    (damaged, or none yet) is not copied: the rebuild starts over, as it always did."""
+    from rag.lexical import lexical_dir
+    from rag.store import drop_collection, list_collections, live_home
+
+    try:
+        others = [c for c in list_collections(settings) if c != settings.collection]
+        live = live_home(settings.home)
+    except Exception:  # noqa: BLE001 - damaged beyond reading: nothing to carry over
+        return
+    if not others:
+        return
+    shutil.copytree(live / "chroma", gen / "chroma", dirs_exist_ok=True)
+    for name in others:
+        folder = lexical_dir(live, name)
+        if folder.is_dir():
+            shutil.copytree(folder, lexical_dir(gen, name))
+    drop_collection(settings.with_(home=gen))

@@ -69,6 +69,9 @@ class Engine:
     @property
     def store(self) -> Store:
         with self._lock:
+            if self._store is not None and self._store.outdated():
+                # Another process committed, or a rebuild was swapped in: read the new index.
+                self._store, self._retriever = None, None
             if self._store is None:
                 self._store = self._open()
             return self._store

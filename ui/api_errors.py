@@ -1,13 +1,15 @@
 """Errors of the REST API as one line of JSON: ``{"error": "...", "field": "question"}``.
 
 The message says what to do and never repeats what was sent (a 2,000-character question, a
-file's bytes or a path do not come back in an error).
+file's bytes or a path do not come back in an error), and names no server path
+(``ui.render.public_message``: RAG_HOME, RAG_ARTICLES or an ellipsis instead).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -27,6 +29,12 @@ from rag.errors import (
     RagError,
     StoreError,
 )
+from ui.render import public_message
+
+if TYPE_CHECKING:
+    from rag.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class ErrorBody(BaseModel):
@@ -58,12 +66,16 @@ _STATUS: Sequence[tuple[type[RagError], int, str | None]] = (
 )
 
 
-def rag_error_response(e: RagError) -> JSONResponse:
-    """The response for one of our named errors."""
+def rag_error_response(e: RagError, settings: Settings | None = None) -> JSONResponse:
+    """The response for one of our named errors; server paths in it are replaced."""
+    message = public_message(e, settings)
     for cls, status, field in _STATUS:
         if isinstance(e, cls):
-            return error_response(status, str(e), getattr(e, "field", None) or field)
-    return error_response(500, str(e))
+            if status >= 500:
+                log.warning("request failed: %s", message)
+            return error_response(status, message, getattr(e, "field", None) or field)
+    log.warning("request failed: %s", message)
+    return error_response(500, message)
 
 
 _MESSAGES = {
@@ -100,7 +112,7 @@ def validation_message(errors: Sequence[Mapping[str, Any]]) -> tuple[str, str | 
     return f"{field or 'the body'}: {err.get('msg', 'not valid')}", field
 
 
-def install_error_handlers(api: FastAPI) -> None:
+def install_error_handlers(api: FastAPI, settings: Settings | None = None) -> None:
     """Every error from /api comes back as one line of ``ErrorBody`` JSON."""
 
     async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
@@ -110,7 +122,7 @@ def install_error_handlers(api: FastAPI) -> None:
 
     async def on_rag_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RagError)
-        return rag_error_response(exc)
+        return rag_error_response(exc, settings)
 
     async def on_http(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)

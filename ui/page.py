@@ -25,6 +25,7 @@ from ui.render import (
     EMPTY_SOURCES,
     document_rows,
     escape_chat,
+    public_message,
     render_answer,
     render_document,
     render_documents,
@@ -310,7 +311,8 @@ def build_page(service: Service) -> gr.Blocks:
                 raise RagError("the answering backend returned no answer")
             service.record_turn(conversation_id, chat)
         except RagError as e:
-            messages[-1] = {"role": "assistant", "content": escape_chat(f"⚠ {e}")}
+            shown = public_message(e, settings)  # no server paths on the page
+            messages[-1] = {"role": "assistant", "content": escape_chat(f"⚠ {shown}")}
             yield skip, messages, skip, chat, skip, messages, skip, conversation_id
             return
         except Exception:
@@ -343,7 +345,7 @@ def build_page(service: Service) -> gr.Blocks:
         except IndexNotFound:
             docs = []
         except RagError as e:
-            return _status(False, html.escape(str(e))), gr.update(value=[]), []
+            return _status(False, html.escape(public_message(e, settings))), gr.update(value=[]), []
         return (render_documents(docs),
                 gr.update(value=document_rows(docs), headers=DOCUMENT_HEADERS),
                 [d.doc_id for d in docs])
@@ -358,8 +360,8 @@ def build_page(service: Service) -> gr.Blocks:
         try:
             doc = service.document(doc_ids[row], collection)
         except RagError as e:
-            return _status(False, html.escape(str(e))), None, gr.update(visible=False), \
-                gr.update(visible=False)
+            shown = html.escape(public_message(e, settings))
+            return _status(False, shown), None, gr.update(visible=False), gr.update(visible=False)
         return render_document(doc), doc.info.doc_id, gr.update(visible=True), \
             gr.update(visible=False)
 
@@ -369,7 +371,7 @@ def build_page(service: Service) -> gr.Blocks:
         try:
             report = service.reindex_document(doc_id, collection)
         except RagError as e:
-            return _status(False, html.escape(str(e)))
+            return _status(False, html.escape(public_message(e, settings)))
         title = service.document(doc_id, collection).info.title
         what = "its file had changed" if report.changed else "its file was unchanged"
         return _status(True, f"Re-indexed <b>{html.escape(title)}</b> ({what}): "
@@ -382,8 +384,8 @@ def build_page(service: Service) -> gr.Blocks:
             title = service.document(doc_id, collection).info.title
             service.remove_documents([doc_id], collection)
         except RagError as e:
-            return _status(False, html.escape(str(e))), gr.skip(), gr.skip(), gr.skip(), \
-                gr.skip()
+            shown = html.escape(public_message(e, settings))
+            return _status(False, shown), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return (_status(True, f"Deleted <b>{html.escape(title)}</b> and its passages."),
                 *no_document())
 
@@ -413,7 +415,8 @@ def build_page(service: Service) -> gr.Blocks:
             else:
                 result = AddResult((), None, tuple(too_big))
         except RagError as e:
-            return _status(False, html.escape(str(e)) + " Nothing was changed."), None
+            shown = public_message(e, settings)
+            return _status(False, html.escape(shown) + " Nothing was changed."), None
         except Exception:
             log.exception("upload failed")
             return _status(False, "Indexing failed; nothing was changed. See the log."), None
@@ -429,10 +432,11 @@ def build_page(service: Service) -> gr.Blocks:
         for o in result.outcomes:
             name = f"<b>{html.escape(o.name)}</b>"
             if o.indexed:
-                note = f" ({html.escape(o.message)})" if o.message else ""
+                note = f" ({html.escape(public_message(o.message, settings))})" if o.message else ""
                 lines.append(f"Added {name}{note}.")
             else:
-                lines.append(f"Skipped {name}: {html.escape(o.message.rstrip('.'))}.")
+                why = public_message(o.message, settings).rstrip(".")
+                lines.append(f"Skipped {name}: {html.escape(why)}.")
         if result.indexed:
             lines.append(f"{html.escape(result.summary())} in <b>{html.escape(collection)}</b>. "
                          f"You can ask about {'it' if len(result.indexed) == 1 else 'them'} "

@@ -9,11 +9,15 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rag.conversations import answer_with_sources
 from rag.documents import DocumentDetail, DocumentInfo
 from rag.types import Answer, Article, Citation
+
+if TYPE_CHECKING:
+    from rag.settings import Settings
 
 MARKER = re.compile(r"\[(\d{1,3})\]")
 PARAGRAPH_MAX = 700  # characters of context shown around a quote before it is trimmed
@@ -25,6 +29,21 @@ MIN_CONTEXT = 80  # below this much context in its own paragraph, a quote gets i
 # shows as the character. Bare URLs are broken up so they are not auto-linked.
 _CHAT_ESCAPES = {ord(c): f"&#{ord(c)};" for c in "&<>\"'`*_[]#|~$\\@"}
 _AUTOLINK = re.compile(r"(?i)(://|www\.)")
+
+
+_ABS_PATH = re.compile(r"(?<![\w:])/(?:[\w.\-]+/)+[\w.\-]*")
+
+
+def public_message(error: BaseException | str, settings: Settings | None = None) -> str:
+    """An error's one-line message for page and API users: server paths become the setting
+    that names them (RAG_HOME, RAG_ARTICLES) or an ellipsis; request content is never in it."""
+    text = " ".join(str(error).split())
+    if settings is not None:
+        for path, name in ((settings.home, "RAG_HOME"), (settings.articles_dir, "RAG_ARTICLES")):
+            for form in sorted({str(path), str(Path(path).resolve())}, key=len, reverse=True):
+                if form not in (".", ""):
+                    text = text.replace(form, name)
+    return _ABS_PATH.sub("…", text)[:400]
 
 
 def escape_chat(text: str) -> str:

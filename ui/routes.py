@@ -14,7 +14,7 @@ from ui.service import Service
 
 def add_routes(api: FastAPI, service: Service) -> None:
     """The ask, documents and conversations routes, one-line JSON errors, /docs and /redoc."""
-    install_error_handlers(api)
+    install_error_handlers(api, service.settings)
     api.include_router(ask_router(service))
     api.include_router(documents_router(service))
     api.include_router(conversations_router(service))

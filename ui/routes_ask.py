@@ -124,7 +124,7 @@ def ask_router(service: Service) -> APIRouter:
             check_question(req.question)
             chat = await run_in_threadpool(_chat_for, service, req)
         except RagError as e:
-            return rag_error_response(e)
+            return rag_error_response(e, service.settings)
 
         def events() -> Iterator[bytes]:
             try:
@@ -136,8 +136,8 @@ def ask_router(service: Service) -> APIRouter:
                     elif item:
                         yield _event("delta", {"text": item})
             except RagError as e:
-                yield format_sse_event(event="error", data_str=bytes(rag_error_response(e).body)
-                                       .decode())
+                body = rag_error_response(e, service.settings).body
+                yield format_sse_event(event="error", data_str=bytes(body).decode())
             except Exception:
                 log.exception("answering failed")
                 yield _event("error", {"error": "answering failed; see the server log",

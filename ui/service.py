@@ -31,7 +31,13 @@ from rag.errors import IndexNotFound, IngestError, InvalidOption
 from rag.settings import DEFAULT_COLLECTION, Settings, check_collection, check_k
 from rag.store import list_collections
 from rag.types import Answer, Article
-from ui.uploads import StoredUpload, UploadRejected, check_upload, display_name, store_upload
+from ui.uploads import (
+    StoredUpload,
+    UploadRejected,
+    check_upload,
+    display_name,
+    store_uploads,
+)
 
 Progress = Callable[[float, str], None]
 
@@ -144,7 +150,9 @@ class Service:
         """Whether a store exists, without opening it (cheap, for the health route)."""
         if self.settings.chroma_url:
             return True
-        return (Path(self.settings.home) / "chroma").exists()
+        from rag.store import has_index
+
+        return has_index(self.settings)
 
     # -- answering -------------------------------------------------------------------------
 
@@ -270,10 +278,12 @@ class Service:
         report: IndexReport | None = None
         with self._index_lock:
             if checked:
-                folder = self.uploads_dir
-                stored = [(i, store_upload(n, d, folder, s)) for i, n, d, s in checked]
+                written = store_uploads([(n, d, s) for _, n, d, s in checked],
+                                        self.uploads_dir)
+                stored = [(c[0], s) for c, s in zip(checked, written, strict=True)]
                 try:
-                    from index import IndexProgress, index_paths
+                    from index import IndexProgress
+                    from index.child import index_in_child
 
                     names = {s.path.name: s.original_name for _, s in stored}
 
@@ -281,8 +291,11 @@ class Service:
                         p = replace(p, current=names.get(p.current, p.current))
                         report_progress(0.02 + 0.93 * p.fraction, p.describe())
 
-                    report = index_paths([s.path for _, s in stored], self.settings_for(name),
-                                         progress=tell)
+                    # In a child process: answering keeps its CPU time and memory meanwhile,
+                    # the memory indexing takes is returned, and a native crash ends only the
+                    # child. Its progress comes back over a pipe.
+                    report = index_in_child([s.path for _, s in stored],
+                                            self.settings_for(name), progress=tell)
                 except BaseException:
                     for _, s in stored:  # nothing changes on failure: forget the new files
                         if s.is_new:

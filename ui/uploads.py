@@ -7,6 +7,7 @@ a user-chosen name never becomes a path and uploading the same file twice change
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -114,14 +115,86 @@ def check_upload(name: str, data: bytes, max_bytes: int = DEFAULT_MAX_FILE_BYTES
     return suffix
 
 
+def private_dir(folder: Path) -> Path:
+    """``folder``, created if need be, readable by this user only (0700)."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        folder.chmod(0o700)
+    except OSError:  # not ours (e.g. a shared mount): leave it, the files inside are 0600
+        pass
+    return folder
+
+
+def make_private(folder: Path) -> None:
+    """Everything under ``folder`` readable by this user only: folders 0700, files 0600
+    (a store written before the server set its umask, or copied in, is tightened too)."""
+    private_dir(folder)
+    for root, dirs, files in os.walk(folder):
+        for name in dirs:
+            _chmod(Path(root, name), 0o700)
+        for name in files:
+            _chmod(Path(root, name), 0o600)
+
+
+def _chmod(path: Path, mode: int) -> None:
+    try:
+        if not path.is_symlink():
+            path.chmod(mode)
+    except OSError:
+        pass  # not ours: leave it (the folder above is 0700)
+
+
 def store_upload(name: str, data: bytes, uploads_dir: Path, suffix: str) -> StoredUpload:
     """Write ``data`` under a content-derived id; the user's name never touches the filesystem."""
-    uploads_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(uploads_dir)
     digest = hashlib.sha256(data).hexdigest()[:20]
     path = uploads_dir / f"upload-{digest}{suffix}"
     if path.exists():
         return StoredUpload(display_name(name), path, is_new=False)
     tmp = path.with_name(path.name + f".{os.getpid()}.part")
-    tmp.write_bytes(data)
-    tmp.replace(path)  # atomic: the indexer never sees half a file
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        tmp.replace(path)  # atomic: the indexer never sees half a file
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.errno == errno.ENOSPC:
+            raise IngestError("no disk space left to keep the uploaded files: free some "
+                              "space on the disk that holds RAG_HOME and try again") from e
+        raise IngestError(f"the uploaded files could not be kept ({e.strerror}); check "
+                          "that RAG_HOME is writable") from e
     return StoredUpload(display_name(name), path, is_new=True)
+
+
+def store_uploads(checked: list[tuple[str, bytes, str]], uploads_dir: Path
+                  ) -> list[StoredUpload]:
+    """``store_upload`` for a batch (name, data, suffix): all stored, or none left behind."""
+    stored: list[StoredUpload] = []
+    try:
+        for name, data, suffix in checked:
+            stored.append(store_upload(name, data, uploads_dir, suffix))
+    except BaseException:
+        for s in stored:
+            if s.is_new:
+                s.path.unlink(missing_ok=True)
+        raise
+    return stored
+
+
+def forget_uncommitted(uploads_dir: Path, indexed: set[str]) -> int:
+    """Delete raw uploads whose article never made it into the index (a batch cut short by
+    a crash, or a half-written ``.part``), so the next upload of them counts as new.
+    ``indexed`` holds the doc ids of every collection of this RAG_HOME (they share the
+    folder)."""
+    removed = 0
+    if not uploads_dir.is_dir():
+        return 0
+    for path in uploads_dir.iterdir():
+        # Only raw uploads (upload-<digest>.<suffix>): names.json, the names people gave
+        # them (rag.documents), stays.
+        if path.name.endswith(".part") or (path.is_file() and path.name.startswith("upload-")
+                                           and path.stem not in indexed):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
