@@ -27,7 +27,7 @@ from rag.documents import (
     uploads_dir,
 )
 from rag.engine import Engine, check_question
-from rag.errors import IndexNotFound, IngestError, InvalidOption
+from rag.errors import IndexNotFound, IngestError, InvalidOption, StoreError
 from rag.settings import DEFAULT_COLLECTION, Settings, check_collection, check_k
 from rag.store import list_collections
 from rag.types import Answer, Article
@@ -109,7 +109,7 @@ class Service:
         """The collections that hold an index, and always the configured one."""
         try:
             names = set(list_collections(self.settings))
-        except IndexNotFound:
+        except (IndexNotFound, StoreError):  # a damaged store is reported when it is used
             names = set()
         return sorted(names | {self.settings.collection})
 
