@@ -40,13 +40,12 @@ log = logging.getLogger(__name__)
 # What RAG_HOME holds besides Gradio's temporary folder (tmp/), none of it ever served.
 PRIVATE_NAMES = ("chroma", "bm25", "gens", "uploads", "index.lock", "CURRENT",
                  "conversations.sqlite3", "ask_history", "minhash.npz")
-MAX_UPLOAD_FILES = 20  # POST /api/documents: files per request (ui.routes_documents)
 
 
-def upload_body_limit(max_file_bytes: int) -> int:
-    """One upload request (Gradio's upload route or POST /api/documents): up to
-    ``MAX_UPLOAD_FILES`` files at the one size limit (RAG_MAX_FILE_MB) each."""
-    return MAX_UPLOAD_FILES * max_file_bytes + (64 << 10)
+def upload_body_limit(server: ServerSettings, max_file_bytes: int) -> int:
+    """One upload request (Gradio's upload route or POST /api/documents): the guard's limit
+    (42 MB), or one file at the size limit (RAG_MAX_FILE_MB) when that is larger."""
+    return max(server.max_upload_body, max_file_bytes + (64 << 10))
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -90,8 +89,7 @@ def create_app(
     """The FastAPI app: /api routes, and the chat page at / (Gradio)."""
     settings = settings or Settings.from_env()
     server = server or ServerSettings.from_env()
-    if server.max_upload_body == ServerSettings.max_upload_body:  # not chosen: follow the limit
-        server = replace(server, max_upload_body=upload_body_limit(settings.max_file_bytes))
+    server = replace(server, max_upload_body=upload_body_limit(server, settings.max_file_bytes))
     home = Path(settings.home).resolve()
     make_private(home)
     # Gradio's raw uploads go inside RAG_HOME, private, unless the operator chose a folder;

@@ -63,8 +63,8 @@ class ServerSettings:
     api_token: str | None = None  # RAG_API_TOKEN: required beyond localhost
     max_body: int = 1 << 20  # Gradio's routes (an event with its state is a few KB)
     max_api_body: int = 64 << 10  # /api: a 2,000-character question plus a long history
-    # One upload request (Gradio's upload route or POST /api/documents): ui.app sets it to 20
-    # files at RAG_MAX_FILE_MB each unless chosen here.
+    # One upload request (Gradio's upload route or POST /api/documents); ui.app raises it to
+    # one file at RAG_MAX_FILE_MB when that is larger.
     max_upload_body: int = 42 << 20
     max_headers: int = 64
     max_header_bytes: int = 16 << 10  # enforced by the HTTP parser (ui.server)

@@ -14,7 +14,7 @@ from ui.service import Service
 
 COLLECTION = Query(default=None, max_length=40,
                    description="the collection (default: RAG_COLLECTION, 'articles')")
-MAX_FILES = 20  # the same as ui.app.MAX_UPLOAD_FILES
+MAX_FILES = 20  # per request (the body as a whole is capped by ui.guard)
 
 DOC_EXAMPLE: dict[str, Any] = {
     "id": "000_c2c3de656e4087f2",
