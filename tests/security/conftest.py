@@ -274,11 +274,20 @@ def add_articles(s: Server, files: list[tuple[str, bytes]],
     r = upload(c, files)
     assert r.status_code == 200, r.text
     fn = fn_index(gradio_config(s, c), "upload")
-    r, session = join(c, fn, [[file_data(p, n) for p, (n, _) in zip(r.json(), files)]])
+    # the event's inputs: the files, then the collection chosen at the top of the page
+    r, session = join(c, fn, [[file_data(p, n) for p, (n, _) in zip(r.json(), files)],
+                              "articles"])
     assert r.status_code == 200, r.text
     done = events(c, session)[-1]
     assert done.get("success"), done
     return str(done["output"]["data"][0])
+
+
+def error_text(r: httpx.Response) -> str:
+    """The one-line message of an error: the REST routes' ``{"error", "field"}`` or the
+    middleware's ``{"detail"}``."""
+    body = r.json()
+    return str(body.get("error") or body.get("detail") or "")
 
 
 def port_is_open(port: int) -> bool:
