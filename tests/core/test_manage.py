@@ -16,9 +16,9 @@ from rag.engine import Engine
 from rag.errors import ConversationNotFound, DocumentNotFound, InvalidOption
 from rag.lexical import LexicalIndex, lexical_dir
 from rag.settings import Settings, check_collection, check_k
-from rag.store import Store, list_collections
+from rag.store import Store, list_collections, live_home
 from rag.types import Answer, Citation
-from tests.conftest import settings_for
+from tests.conftest import ARTICLES, settings_for
 
 LAKE = ("Orvin lake ferry\n\nThe ferry Skarvik made its last crossing of Lake Orvin on "
         "12 June 2024.\n")
@@ -103,6 +103,15 @@ def test_collections_are_separate_indexes(home: Path, tmp_path: Path) -> None:
     assert len(Store(settings_for(home)).articles()) == 4
     ans = Engine(lab, auto_index=False).answer("When did the Skarvik make its last crossing?")
     assert not ans.refused and ans.citations[0].doc_id == "lake"
+    # The rebuild was swapped in as a new generation (issue 17) that carries the other
+    # collection over, BM25 included; rebuilding that one keeps "lab" in turn.
+    live = live_home(home)
+    assert live != home and lexical_dir(live).is_dir() and lexical_dir(live, "lab").is_dir()
+    default = Engine(settings_for(home), auto_index=False)
+    assert not default.answer("Who is Matthew Miller?").refused
+    index_paths([ARTICLES], settings_for(home), rebuild=True)
+    assert live_home(home) != live and set(Store(lab).articles()) == {"lake"}
+    assert list_collections(settings_for(home)) == ["articles", "lab"]
 
 
 @pytest.mark.parametrize("bad", ["", "Bad Name", "../x", "a" * 41, "-x"])
