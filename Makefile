@@ -15,7 +15,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install install-dev run test test-fast test-server test-reliability test-llm test-browser \
-	eval eval-ci bench \
+	test-security loadtest eval eval-ci bench screenshots \
 	bench-quick lint browser clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
@@ -65,6 +65,13 @@ test-llm: install-dev
 test-browser: install-dev browser
 	$(PY) -m pytest -q -m browser
 
+test-security: install-dev
+	$(PY) -m pytest -q tests/security
+
+# 50 concurrent clients for 60 s against the real server: no error, memory flat.
+loadtest: install-dev
+	$(PY) -m tests.security.loadtest --clients 50 --seconds 60
+
 eval: install
 	$(RAG) eval --suite seeds --report reports/seeds
 	$(RAG) eval --suite multihop --report reports/multihop
@@ -77,6 +84,11 @@ bench: install
 
 bench-quick: install
 	$(RAG) bench --quick
+
+# The views in docs/screenshots/ (the README shows them), from the browser tests.
+screenshots: install-dev browser
+	RAG_DOCS_SHOTS=1 $(PY) -m pytest -q tests/ui/test_ui_features.py
+	cp docs/screenshots/conversations.png docs/screenshot.png
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

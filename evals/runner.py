@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 RETRIEVE_K = 10  # passages fetched for the retrieval metrics (MRR is @10)
 HIT_K = 5  # ``hit_rate`` is evidence-span hit@5
 SPLITS = ("train", "dev")  # tune and fit on train; report (and gate) on dev
-_CONTENT_MODULES = ("loader", "clean", "dedupe", "chunker")  # index/ modules shaping chunks
+# index/ modules shaping chunks
+_CONTENT_MODULES = ("loader", "clean", "html", "paged", "dedupe", "chunker")
 
 
 # --- cases ------------------------------------------------------------------------------

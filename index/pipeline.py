@@ -1,30 +1,61 @@
-"""Ingestion: source documents -> cleaned, de-duplicated articles -> chunks -> the store."""
+"""Ingestion: source documents -> cleaned, de-duplicated articles -> chunks -> the store.
+
+Every input gets an outcome. A file that cannot be read, or has no article text left after
+cleaning, is skipped with a line saying what is wrong and what to do; the others are indexed.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import sys
+import shutil
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from itertools import accumulate
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from index.chunker import chunk_article
-from index.clean import clean
-from index.dedupe import group_duplicates
-from index.loader import SourceDoc, load_paths
+from index.clean import clean, locate_pages
+from index.dedupe import Conflict, group_duplicates, load_signatures, save_signatures
+from index.loader import Problem, SourceDoc, load_paths
+from index.progress import (
+    CLEANING,
+    DONE,
+    EMBEDDING,
+    PREPARING,
+    READING,
+    IndexProgress,
+    ProgressFn,
+    progress_fn,
+)
 from rag.embeddings import get_embedder
-from rag.errors import IngestError, StoreError
+from rag.errors import IngestError, RagError, StoreError
 from rag.lexical import build_lexical
 from rag.nlp import annotate
 from rag.sentences import SentenceIndex, build_sentences, sentences_dir
-from rag.settings import Settings
-from rag.store import Store, index_lock, store_error
+from rag.settings import DEFAULT_COLLECTION, Settings
+from rag.store import Staged, Store, index_lock, new_generation, publish_generation, store_error
 from rag.types import Article, Chunk
+
+# Texts embedded per call: the bar moves every few seconds even inside one long article.
+EMBED_BATCH = 32
+SIGNATURES = "minhash.npz"  # near-duplicate signatures cached under RAG_HOME
+
+
+def signatures_path(settings: Settings) -> Path:
+    """The default collection's cache is ``minhash.npz``; another's is ``minhash-<name>.npz``
+    (each run keeps only its own collection's signatures)."""
+    if settings.collection == DEFAULT_COLLECTION:
+        return settings.home / SIGNATURES
+    return settings.home / f"minhash-{settings.collection}.npz"
 
 
 @dataclass(frozen=True)
 class IndexReport:
-    """What one indexing run did."""
+    """What one indexing run did, file by file."""
 
     added: tuple[str, ...] = ()
     updated: tuple[str, ...] = ()
@@ -33,140 +64,301 @@ class IndexReport:
     chunks_written: int = 0
     total_articles: int = 0
     total_chunks: int = 0
+    skipped: tuple[Problem, ...] = ()  # files not indexed: what is wrong, what to do
+    warnings: tuple[Problem, ...] = ()  # files indexed, with something the user should know
+    kept_apart: tuple[Conflict, ...] = ()  # near-duplicates that disagree on a fact
+    sources: tuple[tuple[str, str], ...] = ()  # (doc_id, source path) of every input indexed
+
+    @property
+    def indexed(self) -> int:
+        """Input files now in the index (added, updated, unchanged, or folded into a copy)."""
+        return len(self.sources)
+
+    @property
+    def ok(self) -> bool:
+        """Nothing was skipped."""
+        return not self.skipped
+
+    def lines(self) -> list[str]:
+        """One line per problem file: skipped ones, then warnings."""
+        return ([f"skipped {p.path}: {p.message}" for p in self.skipped]
+                + [f"warning {p.path}: {p.message}" for p in self.warnings])
 
     def summary(self) -> str:
+        """'5 indexed, 3 skipped: empty.txt, photo.txt, scan.pdf; 2 added, ...'."""
+        head = f"{self.indexed} indexed, {len(self.skipped)} skipped"
+        if self.skipped:
+            names = [Path(p.path).name or p.path for p in self.skipped]
+            head += ": " + ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
         dup = ", ".join(f"{d} (same story as {c})" for d, c in self.duplicates)
-        return (f"{len(self.added)} added, {len(self.updated)} updated, "
+        apart = ", ".join(f"{c.doc_id} and {c.other} ({c.detail})" for c in self.kept_apart)
+        return (f"{head}; {len(self.added)} added, {len(self.updated)} updated, "
                 f"{len(self.unchanged)} unchanged; {self.chunks_written} chunks written; "
                 f"index holds {self.total_articles} articles in {self.total_chunks} chunks"
-                + (f"; near-duplicates folded: {dup}" if dup else ""))
+                + (f"; near-duplicates folded: {dup}" if dup else "")
+                + (f"; near-duplicates kept apart, they disagree: {apart}" if apart else ""))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: counts, the summary, and one entry per problem file."""
+        return {
+            "indexed": self.indexed, "skipped": len(self.skipped),
+            "added": list(self.added), "updated": list(self.updated),
+            "unchanged": list(self.unchanged),
+            "duplicates": [{"doc_id": d, "same_story_as": c} for d, c in self.duplicates],
+            "kept_apart": [{"doc_id": c.doc_id, "other": c.other, "differs_on": c.detail}
+                           for c in self.kept_apart],
+            "problems": ([{"path": p.path, "status": "skipped", "message": p.message}
+                          for p in self.skipped]
+                         + [{"path": p.path, "status": "warning", "message": p.message}
+                            for p in self.warnings]),
+            "chunks_written": self.chunks_written, "total_articles": self.total_articles,
+            "total_chunks": self.total_chunks, "summary": self.summary(),
+        }
 
 
 def to_article(doc: SourceDoc) -> Article:
-    """Clean one source document into an article."""
+    """Clean one source document into an article; ``IngestError`` when no text is left."""
     c = clean(doc.text, is_html=doc.is_html, title=doc.title, published=doc.published,
               source=doc.source)
     if not c.text.strip():
         raise IngestError(f"{doc.source_path}: no article text left after removing page "
-                          "furniture; is this a news article?")
+                          "furniture (menus, banners, footers); is this a news article?")
+    pages = locate_pages(doc.text, doc.page_starts, c.text) if doc.page_starts else ()
+    paged = f"{pages}\0" if pages else ""  # texts without pages keep their old hashes
     digest = hashlib.sha256(
-        f"{c.title}\0{c.published}\0{c.source}\0{c.text}".encode()).hexdigest()
+        f"{c.title}\0{c.published}\0{c.source}\0{paged}{c.text}".encode()).hexdigest()
     return Article(doc_id=doc.doc_id, title=c.title, text=c.text, source_path=doc.source_path,
-                   published=c.published, content_hash=digest, source=c.source)
+                   published=c.published, content_hash=digest, source=c.source, pages=pages)
 
 
-def index_paths(paths: Sequence[Path], settings: Settings, progress: bool = False,
-                rebuild: bool = False) -> IndexReport:
-    """Index the article files under ``paths``. Bad input raises before anything changes."""
-    return index_documents(load_paths(paths), settings, progress=progress, rebuild=rebuild)
+def index_paths(paths: Sequence[Path], settings: Settings,
+                progress: bool | ProgressFn = False, rebuild: bool = False) -> IndexReport:
+    """Index the article files under ``paths``: every readable file, the others reported."""
+    tell = progress_fn(progress)
+    loaded = load_paths(paths, max_bytes=settings.max_file_bytes,
+                        on_file=lambda i, n, f: tell(IndexProgress(
+                            READING, files_done=i, files_total=n, current=f.name)))
+    report = index_documents(loaded.docs, settings, progress=tell, rebuild=rebuild)
+    skipped = sorted(loaded.problems + report.skipped, key=lambda p: p.path)
+    return replace(report, skipped=tuple(skipped))
 
 
-def index_documents(docs: Iterable[SourceDoc], settings: Settings, progress: bool = False,
-                    rebuild: bool = False) -> IndexReport:
-    """Clean, de-duplicate, chunk, embed and upsert ``docs``; idempotent by content."""
-    incoming = [to_article(d) for d in docs]  # every error surfaces before the store is touched
-    emb = get_embedder()
-    with index_lock(settings):
-        if rebuild:
-            _drop(settings)
-        store = Store(settings, create=True, embed_model=emb.name, dim=emb.dim)
-        existing = store.articles(max_age=0)
-        incoming_ids = {a.doc_id for a in incoming}
-        # Stored articles take part in de-duplication, so a re-published copy is recognised
-        # whichever run brings it; their recorded duplicates carry over.
-        pool = incoming + [a for a in existing.values() if a.doc_id not in incoming_ids]
-        groups = group_duplicates(pool)
+def index_documents(docs: Iterable[SourceDoc], settings: Settings,
+                    progress: bool | ProgressFn = False, rebuild: bool = False) -> IndexReport:
+    """Clean, de-duplicate, chunk, embed and upsert ``docs``; idempotent by content.
 
-        added, updated, unchanged, dups = [], [], [], []
-        todo: list[Article] = []
-        for group in groups:
-            canon, *copies = group
-            aliases = set(canon.also_published_as)
-            for c in copies:
-                aliases |= {c.doc_id, *c.also_published_as}
-                dups.append((c.doc_id, canon.doc_id))
-            aliases.discard(canon.doc_id)
-            canon = replace(canon, also_published_as=tuple(sorted(aliases)))
-            for c in copies:
-                if c.doc_id in existing:  # it was indexed on its own before: fold it in
-                    store.remove_article(c.doc_id)
-            old = existing.get(canon.doc_id)
-            if old and old.content_hash == canon.content_hash and old.annotation is not None:
-                if old.also_published_as != canon.also_published_as:
-                    store.put_record(canon)
-                if canon.doc_id in incoming_ids:
-                    unchanged.append(canon.doc_id)
-                continue
-            todo.append(canon)
-            (updated if old else added).append(canon.doc_id)
-
-        written = _write(store, todo, settings, progress)
-        chunks = store.live_chunks()
-        # Chunks of an article a killed run never committed: invisible already, now gone.
-        store.remove_orphans({c.chunk_id for c in chunks})
-        fingerprint = hashlib.sha256(
-            "\n".join(sorted(c.chunk_id for c in chunks)).encode()).hexdigest()[:16]
+    A document with no text left after cleaning is skipped and reported; with nothing left
+    to index the store is not touched (not even by ``rebuild``). An embedded store's rebuild
+    is built beside the live index, which answers until the new one is swapped in whole.
+    """
+    tell = progress_fn(progress)
+    docs = list(docs)
+    incoming: list[Article] = []
+    skipped: list[Problem] = []
+    warnings: list[Problem] = []
+    for i, d in enumerate(docs):
+        tell(IndexProgress(CLEANING, files_done=i, files_total=len(docs),
+                           current=Path(d.source_path).name))
         try:
-            build_lexical(chunks, settings.home, fingerprint)
-            _sentence_vectors(store.articles(max_age=0), settings, fingerprint)
-            store.commit(fingerprint)
-        except StoreError:
-            raise
-        except Exception as e:
-            raise store_error(e, settings) from e
-        return IndexReport(added=tuple(added), updated=tuple(updated),
-                           unchanged=tuple(unchanged),
-                           duplicates=tuple(d for d in dups if d[0] in incoming_ids
-                                            or d[1] in incoming_ids),
-                           chunks_written=written, total_articles=len(store.articles(max_age=0)),
-                           total_chunks=len(chunks))
+            incoming.append(to_article(d))
+        except IngestError as e:
+            msg = str(e)
+            prefix = f"{d.source_path}: "
+            skipped.append(Problem(d.source_path, msg[len(prefix):] if msg.startswith(prefix)
+                                   else msg))
+            continue
+        warnings.extend(Problem(d.source_path, w) for w in d.warnings)
+    if not incoming:
+        n_articles, n_chunks = _totals(settings)
+        tell(IndexProgress(DONE))
+        return IndexReport(total_articles=n_articles, total_chunks=n_chunks,
+                           skipped=tuple(skipped), warnings=tuple(warnings))
+    paths = {a.doc_id: a.source_path for a in incoming}
+    get_embedder()  # load the model before taking the lock
+    tell(IndexProgress(PREPARING, current="opening the index"))
+    with index_lock(settings):
+        if rebuild and settings.chroma_url:
+            _drop(settings)
+        elif rebuild:
+            try:
+                gen = new_generation(settings.home)
+            except OSError as e:
+                raise store_error(e, settings) from e
+            try:
+                _carry_over(settings, gen)
+                report = _index(incoming, settings.with_(home=gen), tell, paths, skipped,
+                                warnings, cache=signatures_path(settings))
+                publish_generation(settings.home, gen)
+            except BaseException as e:
+                shutil.rmtree(gen, ignore_errors=True)
+                if isinstance(e, OSError):
+                    raise store_error(e, settings) from e
+                raise
+            return report
+        return _index(incoming, settings, tell, paths, skipped, warnings,
+                      cache=signatures_path(settings))
 
 
-def _write(store: Store, articles: list[Article], settings: Settings, progress: bool,
-           group_chunks: int = 256) -> int:
-    """Chunk, embed and store ``articles``, a group of several at a time: one embedding batch
-    and a few store round trips per ~``group_chunks`` chunks instead of per article."""
+def _index(incoming: list[Article], settings: Settings, tell: ProgressFn,
+           paths: dict[str, str], skipped: list[Problem], warnings: list[Problem],
+           cache: Path) -> IndexReport:
+    """One indexing run into the store of ``settings`` (the caller holds the index lock);
+    ``cache`` is where near-duplicate signatures are kept between runs."""
     emb = get_embedder()
-    bar = None
-    if progress and articles:
-        from tqdm import tqdm
+    store = Store(settings, create=True, embed_model=emb.name, dim=emb.dim)
+    existing = store.articles(max_age=0)
+    incoming_ids = {a.doc_id for a in incoming}
+    # Stored articles take part in de-duplication, so a re-published copy is recognised
+    # whichever run brings it; their recorded duplicates carry over.
+    pool = incoming + [a for a in existing.values() if a.doc_id not in incoming_ids]
+    tell(IndexProgress(PREPARING, current="looking for near-duplicates"))
+    signatures = load_signatures(cache)
+    grouping = group_duplicates(pool, new=incoming_ids, cache=signatures)
 
-        bar = tqdm(total=len(articles), unit="article", desc="indexing", file=sys.stderr,
-                   disable=len(articles) < 2)
-    written = 0
+    added: list[str] = []
+    updated: list[str] = []
+    unchanged: list[str] = []
+    dups: list[tuple[str, str]] = []
+    todo: list[Article] = []
+    for group in grouping.groups:
+        canon, *copies = group
+        aliases = set(canon.also_published_as)
+        for c in copies:
+            aliases |= {c.doc_id, *c.also_published_as}
+            dups.append((c.doc_id, canon.doc_id))
+        aliases.discard(canon.doc_id)
+        canon = replace(canon, also_published_as=tuple(sorted(aliases)))
+        for c in copies:
+            if c.doc_id in existing:  # it was indexed on its own before: fold it in
+                store.remove_article(c.doc_id)
+        old = existing.get(canon.doc_id)
+        if old and old.content_hash == canon.content_hash and old.annotation is not None:
+            if old.also_published_as != canon.also_published_as:
+                store.put_record(canon)
+            if canon.doc_id in incoming_ids:
+                unchanged.append(canon.doc_id)
+            continue
+        todo.append(canon)
+        (updated if old else added).append(canon.doc_id)
+
+    written = _write(store, todo, settings, tell)
+    chunks = store.live_chunks()
+    # Chunks of an article a killed run never committed: invisible already, now gone.
+    store.remove_orphans({c.chunk_id for c in chunks})
+    fingerprint = hashlib.sha256(
+        "\n".join(sorted(c.chunk_id for c in chunks)).encode()).hexdigest()[:16]
+    try:
+        # store.settings.home: the live generation's folder (rag.store.live_home)
+        build_lexical(chunks, store.settings.home, fingerprint, settings.collection)
+        _sentence_vectors(store.articles(max_age=0), store.settings.home, settings.collection,
+                          fingerprint)
+        store.commit(fingerprint)
+    except StoreError:
+        raise
+    except Exception as e:
+        raise store_error(e, settings) from e
+    live = store.articles(max_age=0)
+    _save_signatures(cache, signatures, live)
+    for conflict in grouping.conflicts:
+        mine, other = ((conflict.doc_id, conflict.other) if conflict.doc_id in paths
+                       else (conflict.other, conflict.doc_id))
+        warnings.append(Problem(paths[mine], f"near-duplicate of {other}, but they "
+                                             f"disagree ({conflict.detail}): both kept"))
+    tell(IndexProgress(DONE))
+    return IndexReport(added=tuple(added), updated=tuple(updated),
+                       unchanged=tuple(unchanged),
+                       duplicates=tuple(d for d in dups if d[0] in incoming_ids
+                                        or d[1] in incoming_ids),
+                       chunks_written=written, total_articles=len(live),
+                       total_chunks=len(chunks), skipped=tuple(skipped),
+                       warnings=tuple(warnings), kept_apart=tuple(grouping.conflicts),
+                       sources=tuple(paths.items()))
+
+
+def _totals(settings: Settings) -> tuple[int, int]:
+    """Articles and chunks in the store as it is, without creating one."""
+    try:
+        store = Store(settings)
+        return len(store.articles(max_age=0)), store.chunk_count()
+    except RagError:
+        return 0, 0
+
+
+def _save_signatures(cache: Path, signatures: dict[str, Any],
+                     live: dict[str, Article]) -> None:
+    """Keep the signatures of the stored articles for the next run (a cache: best effort)."""
+    keep = {a.content_hash: signatures[a.content_hash] for a in live.values()
+            if a.content_hash in signatures}
+    try:
+        save_signatures(cache, keep)
+    except OSError:
+        pass
+
+
+def _write(store: Store, articles: list[Article], settings: Settings, tell: ProgressFn,
+           group_chunks: int = 256) -> int:
+    """Chunk, embed and store ``articles``, a group of several at a time: one store round trip
+    per ~``group_chunks`` chunks instead of per article. Progress counts chunks embedded."""
+    emb = get_embedder()
+    if articles:
+        tell(IndexProgress(PREPARING, current="loading the embedding model"))
+        emb.model  # noqa: B018 - loads here, so the bar's first step is not the model load
+        tell(IndexProgress(PREPARING, current=f"reading the sentences and names of "
+                                              f"{len(articles)} article"
+                                              f"{'s' if len(articles) != 1 else ''}"))
+    planned = [(art, chunk_article(art, emb.count_tokens, max_tokens=settings.chunk_tokens))
+               for art in _annotated(articles)]
+    total = sum(len(chunks) for _, chunks in planned)
+    done = {"chunks": 0, "articles": 0}
+
+    def report() -> None:
+        tell(IndexProgress(EMBEDDING, chunks_done=done["chunks"], chunks_total=total,
+                           articles_done=done["articles"], articles_total=len(articles)))
+
+    report()
     group: list[tuple[Article, list[Chunk]]] = []
+    staged: list[Staged] = []
 
     def flush() -> None:
         texts = [embed_text(c.title, c.text) for _, chunks in group for c in chunks]
-        vectors = emb.embed(texts)
+        ends = list(accumulate(len(chunks) for _, chunks in group))  # an article's last chunk
+        base = done["articles"]
+        parts = []
+        for i in range(0, len(texts), EMBED_BATCH):
+            parts.append(emb.embed(texts[i : i + EMBED_BATCH]))
+            done["chunks"] += len(parts[-1])
+            done["articles"] = base + bisect_right(ends, i + len(parts[-1]))
+            report()
+        vectors = np.vstack(parts) if parts else np.zeros((0, emb.dim), np.float32)
         items, at = [], 0
         for art, chunks in group:
             items.append((art, chunks, vectors[at : at + len(chunks)]))
             at += len(chunks)
         try:
-            store.put_articles(items)
+            staged.append(store.stage(items))  # invisible until the whole batch is published
         except Exception as e:  # Chroma reports a full or read-only disk as its own errors
             if settings.chroma_url:
                 raise
             raise store_error(e, settings) from e
-        if bar:
-            bar.update(len(group))
+        done["articles"] = base + len(group)
         group.clear()
 
     pending = 0
-    for art in _annotated(articles):
-        chunks = chunk_article(art, emb.count_tokens, max_tokens=settings.chunk_tokens)
+    for art, chunks in planned:
         group.append((art, chunks))
-        written += len(chunks)
         pending += len(chunks)
         if pending >= group_chunks:
             flush()
             pending = 0
     if group:
         flush()
-    if bar:
-        bar.close()
-    return written
+    try:
+        store.publish(staged)  # one upsert of every record: all of the batch, or none of it
+    except Exception as e:
+        if settings.chroma_url:
+            raise
+        raise store_error(e, settings) from e
+    return total
 
 
 def _annotated(articles: list[Article], batch: int = 32) -> Iterator[Article]:
@@ -177,11 +369,11 @@ def _annotated(articles: list[Article], batch: int = 32) -> Iterator[Article]:
             yield replace(art, annotation=ann)
 
 
-def _sentence_vectors(articles: dict[str, Article], settings: Settings,
+def _sentence_vectors(articles: dict[str, Article], home: Path, collection: str,
                       fingerprint: str) -> None:
     """Embed the sentences of new and changed articles and save every article's vectors
     beside the lexical index, under the run's fingerprint."""
-    folder = sentences_dir(settings.home)
+    folder = sentences_dir(home, collection)
     try:
         previous: SentenceIndex | None = SentenceIndex.load(folder)
     except (FileNotFoundError, ValueError, KeyError, OSError):
@@ -195,19 +387,35 @@ def embed_text(title: str, text: str) -> str:
 
 
 def _drop(settings: Settings) -> None:
-    """Delete this RAG_HOME's collections (``rag index --rebuild``)."""
-    import shutil
+    """Delete this collection on the Chroma server, and its BM25 folder (``rag index
+    --rebuild`` against a server; an embedded store is rebuilt beside the live one instead)."""
+    from rag.lexical import lexical_dir
+    from rag.store import drop_collection
 
-    if settings.chroma_url:
-        from rag.store import _client
+    drop_collection(settings)  # only this collection: the others are not the user's to lose
+    shutil.rmtree(lexical_dir(settings.home, settings.collection), ignore_errors=True)
+    shutil.rmtree(sentences_dir(settings.home, settings.collection), ignore_errors=True)
 
-        client = _client(settings, create=True)
-        for suffix in ("_chunks", "_docs"):
-            try:
-                client.delete_collection(f"{settings.collection}{suffix}")
-            except Exception:  # noqa: BLE001 - absent is fine
-                pass
-    else:
-        shutil.rmtree(settings.home / "chroma", ignore_errors=True)
-    shutil.rmtree(settings.home / "bm25", ignore_errors=True)
-    shutil.rmtree(settings.home / "sentences", ignore_errors=True)
+
+def _carry_over(settings: Settings, gen: Path) -> None:
+    """A rebuild of an embedded store fills a new generation folder that replaces the whole
+    live one; the other collections of this RAG_HOME go into it unchanged. The live store is
+    copied, then this collection dropped from the copy. A live store that cannot be read
+    (damaged, or none yet) is not copied: the rebuild starts over, as it always did."""
+    from rag.lexical import lexical_dir
+    from rag.store import drop_collection, list_collections, live_home
+
+    try:
+        others = [c for c in list_collections(settings) if c != settings.collection]
+        live = live_home(settings.home)
+    except Exception:  # noqa: BLE001 - damaged beyond reading: nothing to carry over
+        return
+    if not others:
+        return
+    shutil.copytree(live / "chroma", gen / "chroma", dirs_exist_ok=True)
+    for name in others:
+        for where in (lexical_dir, sentences_dir):
+            folder = where(live, name)
+            if folder.is_dir():
+                shutil.copytree(folder, where(gen, name))
+    drop_collection(settings.with_(home=gen))

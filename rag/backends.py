@@ -56,3 +56,29 @@ def get_synthesizer(name: str, settings: Settings) -> Synthesizer:
         module, _, factory = BACKENDS[name].partition(":")
         _cache[key] = getattr(importlib.import_module(module), factory)(settings)
     return _cache[key]
+
+
+# What a backend needs before it can answer: a setting and an installed package.
+_NEEDS: dict[str, tuple[str, str]] = {
+    "openai": ("llm_url", "llama_index.llms.openai_like"),
+    "local": ("llm_path", "llama_cpp"),
+}
+
+
+def configured_backends(settings: Settings) -> list[str]:
+    """The backends that can answer with ``settings``: offered by the page, listed by the API.
+    (``extractive`` always can; an LLM backend needs its URL or model file and its package.)"""
+    from importlib.util import find_spec
+
+    out = []
+    for name in BACKENDS:
+        setting, package = _NEEDS.get(name, ("", ""))
+        if setting and not getattr(settings, setting):
+            continue
+        try:
+            if package and find_spec(package) is None:
+                continue
+        except (ImportError, ValueError):
+            continue
+        out.append(name)
+    return out

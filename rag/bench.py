@@ -257,7 +257,7 @@ def w_scale(home: Path, n: int, source: str) -> dict[str, Any]:
     build_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     fp = f"syn{n}"
-    build_lexical(all_chunks, settings.home, fp)
+    build_lexical(all_chunks, settings.home, fp, settings.collection)
     store.commit(fp)
     lex_s = time.perf_counter() - t1
     retriever = Retriever(store, emb)

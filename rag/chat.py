@@ -8,14 +8,16 @@ replaced by the rules when the model's rewrite is unusable), by rules with the e
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rag.errors import BackendError
+from rag.settings import check_k
 from rag.types import Answer
 
 if TYPE_CHECKING:
+    from rag.engine import Engine
     from rag.settings import Settings
 
 _QUESTION_WORDS = {"what", "when", "where", "who", "whom", "why", "how", "which", "whose"}
@@ -133,6 +135,7 @@ def condense_rules(question: str, previous: list[str]) -> str:
         if kind is None:
             out.append(tok)
             continue
+        sub: str | None
         if kind.startswith("thing"):
             sub = _topic(prev)
         elif kind == "place":
@@ -171,12 +174,13 @@ class Chat:
 
     def __init__(
         self,
-        engine: Any = None,
+        engine: Engine | None = None,
         *,
         settings: Settings | None = None,
         backend: str | None = None,
         k: int | None = None,
         history_turns: int = 3,
+        history: Sequence[Turn] = (),
     ) -> None:
         if engine is None:
             from rag.engine import Engine
@@ -184,11 +188,11 @@ class Chat:
 
             engine = Engine(settings or Settings.from_env())
         self.engine = engine
-        self.settings = settings or getattr(engine, "settings", None)
-        self.backend = backend or (self.settings.backend if self.settings else "extractive")
-        self.k = k
+        self.settings: Settings = settings or engine.settings
+        self.backend = backend or self.settings.backend
+        self.k = None if k is None else check_k(k)
         self.history_turns = history_turns
-        self.history: list[Turn] = []
+        self.history: list[Turn] = list(history)  # a stored conversation resumes here
 
     def reset(self) -> None:
         self.history.clear()
@@ -198,7 +202,7 @@ class Chat:
         if not self.history:
             return question.strip()
         rules = condense_rules(question, [t.standalone for t in self.history])
-        if self.backend == "extractive" or self.settings is None:
+        if self.backend == "extractive":
             return rules
         return self._condense_llm(question) or rules
 
@@ -207,7 +211,7 @@ class Chat:
         from rag.llm import CONDENSE_PROMPT
 
         try:
-            synth = get_synthesizer(self.backend, self.settings)  # type: ignore[arg-type]
+            synth = get_synthesizer(self.backend, self.settings)
             complete = getattr(synth, "complete", None)
             if complete is None:
                 return None

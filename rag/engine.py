@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -16,9 +17,11 @@ from rag.models import Models, shipped
 from rag.prepare import Parts, Prepared, prepare
 from rag.question import Query, Speller, english_words
 from rag.retrieval import Retriever
-from rag.settings import MAX_QUESTION_CHARS, Settings
+from rag.settings import MAX_QUESTION_CHARS, Settings, check_k
 from rag.store import Store
-from rag.types import Answer, Article, Passage
+from rag.types import Answer, Article, Citation, Passage
+
+log = logging.getLogger(__name__)
 
 REFUSAL = "The articles do not answer this question."
 
@@ -57,6 +60,9 @@ class Engine:
     @property
     def store(self) -> Store:
         with self._lock:
+            if self._store is not None and self._store.outdated():
+                # Another process committed, or a rebuild was swapped in: read the new index.
+                self._store, self._retriever = None, None
             if self._store is None:
                 self._store = self._open()
             return self._store
@@ -72,7 +78,9 @@ class Engine:
         # First use with an empty RAG_HOME: index the bundled articles.
         from index import index_paths
 
-        index_paths([self.settings.articles_dir], self.settings)
+        report = index_paths([self.settings.articles_dir], self.settings)
+        for line in report.lines():  # a file that could not be indexed is never skipped silently
+            log.warning("indexing %s: %s", self.settings.articles_dir, line)
         return Store(self.settings, embed_model=self.embedder.name, dim=self.embedder.dim)
 
     def _can_auto_index(self) -> bool:
@@ -125,14 +133,15 @@ class Engine:
     def retrieve(self, question: str, k: int = 10) -> list[Passage]:
         """The ``k`` passages that best match ``question``, best first."""
         q = check_question(question)
-        return self.retriever.retrieve(q, k=max(1, int(k)))
+        return self.retriever.retrieve(q, k=check_k(k))
 
     # -- answering -----------------------------------------------------------------------
 
     def prepare(self, question: str, k: int | None = None) -> Prepared:
         """Analyse, retrieve and weigh the evidence: everything a synthesizer needs."""
         q = check_question(question)
-        return prepare(self.parts, q, max(1, int(k or self.settings.top_k)), self.models)
+        k = check_k(self.settings.top_k if k is None else k)
+        return prepare(self.parts, q, k, self.models)
 
     def answer(self, question: str, k: int | None = None, backend: str | None = None) -> Answer:
         """A cited answer, or a refusal when the articles hold none."""
@@ -165,7 +174,8 @@ class Engine:
                 else:
                     yield item
             assert ans is not None
-            ans = replace(ans, confidence=decision.confidence, passages=prepared.passages)
+            ans = replace(ans, confidence=decision.confidence, passages=prepared.passages,
+                          citations=with_pages(ans.citations, self.articles()))
         timings = dict(prepared.timings)
         timings["total_ms"] = (time.perf_counter() - t0) * 1000
         yield replace(ans, timings={**ans.timings, **timings})
@@ -182,6 +192,14 @@ def refusal_text(query: Query, retriever: Retriever) -> str:
     if missing:
         return f"None of the articles mentions {', '.join(missing[:3])}."
     return f"{REFUSAL}"
+
+
+def with_pages(citations: tuple[Citation, ...], articles: dict[str, Article]
+               ) -> tuple[Citation, ...]:
+    """Citations into a PDF or Word file name the page their quote begins on."""
+    return tuple(replace(c, page=articles[c.doc_id].page_at(c.start))
+                 if c.doc_id in articles and articles[c.doc_id].pages else c
+                 for c in citations)
 
 
 _default: Engine | None = None

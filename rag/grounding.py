@@ -44,6 +44,37 @@ _NUMBER_WORDS = {
     "twelve", "dozen", "dozens", "hundred", "hundreds", "thousand", "thousands", "million",
     "millions", "billion", "first", "second", "third", "fourth", "fifth",
 }  # fmt: skip
+# What a generated sentence may never carry, whatever its support: a link, an image, markup
+# (a rendered answer must load nothing), or an instruction (a passage giving orders that the
+# model repeated). Instructions are phrases addressed to a model or reader, not news prose.
+_MARKUP = re.compile(
+    r"(?i)(?:https?:|ftp:|data:|javascript:|file:)|www\.|!\[|\]\(|<\s*/?\s*[a-z!][^>]*>"
+    r"|&(?:lt|gt|#\d+);|\b[\w.-]+\.(?:com|net|org|io|ru|xyz)/"
+)
+_INSTRUCTION = re.compile(
+    r"(?i)\b(?:ignore|disregard|forget|override)\b[^.]{0,40}\b(?:instructions?|prompts?|"
+    r"rules|above|previous|prior|earlier)\b"
+    r"|\b(?:system|developer)\s+(?:prompt|message|instructions?)\b"
+    r"|\byou\s+(?:must|should|will|are\s+now|have\s+to|need\s+to)\s+(?:answer|say|reply|"
+    r"respond|tell|write|output|include|repeat|ignore|state|claim)\b"
+    r"|\bas\s+an?\s+(?:ai|assistant|language\s+model|chatbot)\b"
+    r"|\b(?:the|this)\s+(?:assistant|chatbot)\s+(?:must|should|will)\b"
+    r"|^\s*(?:please\s+)?(?:always|never|do\s+not|don't)?\s*(?:ignore|disregard|answer|reply|"
+    r"respond|say|tell\s+(?:the\s+)?(?:user|reader)|output|print|repeat|visit|click|"
+    r"include\s+(?:this|the\s+following))\b"
+    r"|\bnew\s+instructions?\b"
+)
+
+
+def forbidden(sentence: str) -> str | None:
+    """Why a generated sentence may not be shown at all (link, image, markup, instruction)."""
+    if _MARKUP.search(sentence):
+        return "carries a link, image or markup"
+    if _INSTRUCTION.search(sentence):
+        return "is an instruction, not a claim"
+    return None
+
+
 # Aliases the corpus uses for the same name; compared after dots are stripped ("U.S." -> "US").
 _ALIASES = {"united states": "US", "america": "US", "usa": "US"}
 
@@ -298,6 +329,10 @@ def check_sentences(
         text, cited = parse_markers(raw)
         if not any(re.search(r"[a-z]", w) for w in content_words(text)):
             continue  # "1." list numbering, a bare marker: no claim to check, nothing to keep
+        why = forbidden(raw)
+        if why:  # even when a passage says it word for word: passages are data, not orders
+            checks.append(SentenceCheck(text, cited, (), why))
+            continue
         valid = [n for n in cited if 1 <= n <= len(passages)]
         supports: list[Support] = []
         reasons: list[str] = []

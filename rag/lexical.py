@@ -7,6 +7,7 @@ server) is rebuilt from the store's chunks.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.settings import DEFAULT_COLLECTION
 from rag.text import ANALYZER, fold, terms
 from rag.types import Chunk
 
@@ -64,9 +66,18 @@ class _Scores:
             raise ValueError(f"unsupported BM25 variant {params.get('method')}")
         with open(folder / "vocab.index.json", encoding="utf-8") as f:
             vocab = json.load(f)
-        arrays = [np.load(folder / f"{name}.csc.index.npy") for name in
-                  ("data", "indices", "indptr")]
-        return cls(*arrays, int(params["num_docs"]), vocab)
+        data, indices, indptr = (np.load(folder / f"{name}.csc.index.npy", allow_pickle=False)
+                                 for name in ("data", "indices", "indptr"))
+        num_docs = int(params["num_docs"])
+        # Damaged arrays would index out of bounds on every question holding the term.
+        top_term = max(vocab.values(), default=-1)
+        if (indptr.ndim != 1 or top_term >= len(indptr) or len(data) != len(indices)
+                or (len(indptr) and (indptr[0] != 0 or indptr[-1] != len(indices)))
+                or (np.diff(indptr) < 0).any()
+                or (len(indices) and (indices.min() < 0 or indices.max() >= num_docs))
+                or not np.isfinite(data).all()):
+            raise ValueError(f"{folder}: the BM25 arrays are damaged")
+        return cls(data, indices, indptr, num_docs, vocab)
 
     def get_scores(self, query: list[str]) -> np.ndarray:
         """The same sums as ``bm25s.BM25.get_scores``: each query term's column, added."""
@@ -139,6 +150,10 @@ class LexicalIndex:
                        "words": self.words,
                        "chunks": [c.__dict__ | {"also_in": list(c.also_in)}
                                   for c in self.chunks]}, f)
+        sums = {str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*"))
+                if p.is_file()}
+        with open(tmp / CHECKSUMS, "w", encoding="utf-8") as f:
+            json.dump(sums, f)
         old = folder.with_name(f"{folder.name}.{os.getpid()}.old")
         if folder.exists():
             folder.rename(old)
@@ -147,7 +162,16 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, folder: Path) -> LexicalIndex:
-        """The saved index; ``ValueError`` when it was built by another text analyzer."""
+        """The saved index; ``ValueError`` when it was built by another text analyzer or its
+        files do not match the checksums written with them (the caller rebuilds it)."""
+        try:
+            with open(folder / CHECKSUMS, encoding="utf-8") as f:
+                sums = json.load(f)
+        except FileNotFoundError:
+            sums = {}  # written before checksums were: the arrays are still bounds-checked
+        for name, digest in sums.items():
+            if _sha256(folder / name) != digest:
+                raise ValueError(f"{folder}: {name} is damaged")
         with open(folder / "chunks.json", encoding="utf-8") as f:
             data = json.load(f)
         if data.get("analyzer") != ANALYZER or "words" not in data:
@@ -159,12 +183,25 @@ class LexicalIndex:
         return cls(scores, chunks, data["fingerprint"], data["df"], data["words"])
 
 
-def lexical_dir(home: Path) -> Path:
-    return home / "bm25" / "current"
+CHECKSUMS = "checksums.json"
 
 
-def build_lexical(chunks: Sequence[Chunk], home: Path, fingerprint: str) -> LexicalIndex:
-    """Build and save the lexical index for ``chunks``."""
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def lexical_dir(home: Path, collection: str = DEFAULT_COLLECTION) -> Path:
+    """Where one collection's BM25 index lives (the default collection keeps its old place)."""
+    return home / "bm25" / ("current" if collection == DEFAULT_COLLECTION else collection)
+
+
+def build_lexical(chunks: Sequence[Chunk], home: Path, fingerprint: str,
+                  collection: str = DEFAULT_COLLECTION) -> LexicalIndex:
+    """Build and save the lexical index for ``chunks`` of ``collection``."""
     index = LexicalIndex.build(chunks, fingerprint)
-    index.save(lexical_dir(home))
+    index.save(lexical_dir(home, collection))
     return index

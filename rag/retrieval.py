@@ -100,14 +100,15 @@ class Retriever:
             fp = self.store.fingerprint()
             if self._lexical is not None and self._lexical.fingerprint == fp:
                 return self._lexical
-            folder = lexical_dir(self.store.settings.home)
+            folder = lexical_dir(self.store.settings.home, self.store.settings.collection)
             try:
                 idx = LexicalIndex.load(folder)
                 if idx.fingerprint != fp:
                     raise FileNotFoundError(folder)
             except (FileNotFoundError, ValueError, KeyError, OSError):
                 # Written by another machine (shared Chroma server) or lost: rebuild it here.
-                idx = build_lexical(self.store.live_chunks(), self.store.settings.home, fp)
+                idx = build_lexical(self.store.live_chunks(), self.store.settings.home, fp,
+                                    self.store.settings.collection)
             self._lexical = idx
             return idx
 
@@ -122,7 +123,7 @@ class Retriever:
             fp = self.store.fingerprint()
             if self._sentences is not None and self._sentences.fingerprint == fp:
                 return self._sentences
-            folder = sentences_dir(self.store.settings.home)
+            folder = sentences_dir(self.store.settings.home, self.store.settings.collection)
             previous: SentenceIndex | None = None
             try:
                 previous = SentenceIndex.load(folder)

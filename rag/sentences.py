@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.settings import DEFAULT_COLLECTION
 from rag.types import Article
 
 Embed = Callable[[list[str]], np.ndarray]
@@ -65,8 +66,9 @@ class SentenceIndex:
         return cls(str(data["fingerprint"]), vectors, rows)
 
 
-def sentences_dir(home: Path) -> Path:
-    return home / "sentences" / "current"
+def sentences_dir(home: Path, collection: str = DEFAULT_COLLECTION) -> Path:
+    """Where one collection's sentence vectors live (beside its BM25 index)."""
+    return home / "sentences" / ("current" if collection == DEFAULT_COLLECTION else collection)
 
 
 def build_sentences(articles: Mapping[str, Article], embed: Embed, fingerprint: str,

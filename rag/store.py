@@ -16,9 +16,14 @@ import errno
 import fcntl
 import json
 import os
+import shutil
+import sqlite3
+import struct
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -32,6 +37,163 @@ from rag.types import Article, Chunk
 
 SCHEMA = 1
 _BATCH = 1000
+CURRENT = "CURRENT"  # names the live generation under gens/ (written by 'rag index --rebuild')
+GENERATIONS = "gens"
+REBUILD = "rag index --rebuild"
+
+
+# ---- where the live index is ------------------------------------------------------------
+
+def live_home(home: Path) -> Path:
+    """The folder holding the live ``chroma/`` and ``bm25/``: ``home`` itself, or the
+    generation ``home/CURRENT`` names once a rebuild has been swapped in."""
+    try:
+        name = (home / CURRENT).read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return home
+    except OSError as e:
+        raise StoreError(_os_message(e, home)) from e
+    gen = home / GENERATIONS / name
+    if not name or "/" in name or name.startswith(".") or not gen.is_dir():
+        raise StoreError(f"{home}/{CURRENT} names no index ({name[:40]!r}); "
+                         f"rebuild it with '{REBUILD}'")
+    return gen
+
+
+def has_index(settings: Settings) -> bool:
+    """Whether an embedded store exists under ``settings.home`` (cheap: opens nothing)."""
+    try:
+        return (live_home(settings.home) / "chroma").exists()
+    except StoreError:
+        return True  # something is there; opening it will say what is wrong
+
+
+def new_generation(home: Path) -> Path:
+    """A fresh, empty folder beside the live index for a rebuild to fill."""
+    gen = home / GENERATIONS / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    gen.mkdir(parents=True, mode=0o700)
+    return gen
+
+
+def publish_generation(home: Path, gen: Path) -> None:
+    """Make ``gen`` the live index in one atomic rename; keep the one it replaces (readers
+    may still be using it) and remove older ones."""
+    previous = live_home(home)
+    tmp = home / f".{CURRENT}.{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(gen.name)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, home / CURRENT)
+    with contextlib.suppress(OSError):
+        dirfd = os.open(home, os.O_RDONLY)
+        try:
+            os.fsync(dirfd)
+        finally:
+            os.close(dirfd)
+    keep = {gen.resolve(), previous.resolve()}
+    for old in (home / GENERATIONS).iterdir():
+        if old.resolve() not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+    if previous.resolve() != home.resolve():  # the pre-generation layout is two swaps old
+        for name in ("chroma", "bm25"):
+            shutil.rmtree(home / name, ignore_errors=True)
+
+
+def commit_stamp(home: Path) -> float:
+    """Changes when an indexing run commits or a rebuild is swapped in (readers reopen)."""
+    try:
+        stamps = [(home / CURRENT).stat().st_mtime_ns]
+    except OSError:
+        stamps = [0]
+    try:
+        stamps.append((live_home(home) / COMMITTED).stat().st_mtime_ns)
+    except (OSError, StoreError):
+        stamps.append(0)
+    return float(hash(tuple(stamps)))
+
+
+COMMITTED = "committed"
+
+
+# ---- checking the files before native code reads them -----------------------------------
+
+_HNSW_HEADER = struct.Struct("<iQQQQQQiiQQQdQ")  # chroma's hnswlib header.bin (100 bytes)
+
+
+def hnsw_problem(folder: Path) -> str | None:
+    """What is wrong with an HNSW segment folder's files, or None. Checks the header's
+    arithmetic and, at level 0, that every link points at an existing element: what makes
+    hnswlib read out of bounds (SIGSEGV) when damaged."""
+    import numpy as np
+
+    header = folder / "header.bin"
+    try:
+        raw = header.read_bytes()
+    except OSError as e:
+        return f"header.bin unreadable ({e.strerror})"
+    if len(raw) != _HNSW_HEADER.size:
+        return f"header.bin is {len(raw)} bytes, not {_HNSW_HEADER.size}"
+    (version, offset0, max_el, count, per_el, label_off, data_off, max_level, entry, max_m,
+     max_m0, m, mult, ef) = _HNSW_HEADER.unpack(raw)
+    vec_bytes = per_el - data_off - 8
+    sane = (version == 1 and offset0 == 0 and 0 <= count <= max_el < 1 << 40
+            and 0 < m <= 1024 and max_m == m and max_m0 == 2 * m
+            and data_off == 4 + 4 * max_m0 and label_off == per_el - 8
+            and vec_bytes > 0 and vec_bytes % 4 == 0 and 0 < ef < 1 << 20
+            and 0 < mult < 10 and (entry == -1 if count == 0 else 0 <= entry < count)
+            and -1 <= max_level < 64)
+    if not sane:
+        return "header.bin does not describe a valid index"
+    data = folder / "data_level0.bin"
+    try:
+        size = data.stat().st_size
+    except OSError:
+        return "data_level0.bin is missing" if count else None
+    if size < count * per_el or size % per_el:
+        return "data_level0.bin is cut short"
+    if count:
+        rows = np.memmap(data, dtype=np.uint8, mode="r", shape=(size // per_el, per_el))[:count]
+        links = rows[:, :data_off]
+        n_links = links[:, :2].copy().view(np.uint16)[:, 0]
+        ids = links[:, 4:].copy().view(np.uint32)
+        used = np.arange(max_m0)[None, :] < n_links[:, None]
+        if (n_links > max_m0).any() or (ids[used] >= count).any():
+            return "data_level0.bin links point outside the index"
+    lengths = folder / "length.bin"
+    if count and lengths.exists() and lengths.stat().st_size < 4 * count:
+        return "length.bin is cut short"
+    return None
+
+
+def check_files(home: Path, label: Path | None = None) -> None:
+    """``StoreError`` naming the damaged part of the embedded store under ``home`` (its live
+    generation), with the rebuild command; quiet when all is well."""
+    where = label or home
+    chroma = home / "chroma"
+    db = chroma / "chroma.sqlite3"
+    if db.exists():
+        try:
+            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+            try:
+                rows = con.execute("PRAGMA quick_check(3)").fetchall()
+            finally:
+                con.close()
+            problem = None if rows == [("ok",)] else "; ".join(str(r[0]) for r in rows)
+        except sqlite3.Error as e:
+            problem = None if "locked" in str(e) or "busy" in str(e) else str(e)
+        if problem:
+            raise StoreError(f"the index under {where} is damaged: chroma.sqlite3 "
+                             f"({problem[:120]}); rebuild it with '{REBUILD}'")
+    for header in sorted(chroma.glob("*/header.bin")):
+        problem = hnsw_problem(header.parent)
+        if problem:
+            raise StoreError(f"the index under {where} is damaged: the vector index "
+                             f"{header.parent.name[:8]}… ({problem}); rebuild it with "
+                             f"'{REBUILD}'")
+
+
+_checked: set[str] = set()  # stores whose files passed check_files in this process
 
 
 def _client(settings: Settings, create: bool) -> Any:
@@ -56,8 +218,13 @@ def _client(settings: Settings, create: bool) -> Any:
     path = settings.home / "chroma"
     if not create and not path.exists():
         raise IndexNotFound(f"no index under {settings.home}; run 'rag index' first")
+    if not create and str(path.resolve()) not in _checked:
+        # Once per store per process: a quick_check of a large store takes a while, and
+        # damage that appears later is met by the search worker's isolation instead.
+        check_files(settings.home)
+        _checked.add(str(path.resolve()))
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
     except OSError as e:
         raise StoreError(_os_message(e, settings.home)) from e
@@ -144,7 +311,8 @@ def _record_meta(article: Article) -> dict[str, Any]:
     meta = {"title": article.title, "source_path": article.source_path,
             "published": article.published or "", "content_hash": article.content_hash,
             "also_published_as": json.dumps(list(article.also_published_as)),
-            "source": article.source}
+            "source": article.source, "pages": json.dumps([list(p) for p in article.pages]),
+            "added": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if article.annotation is not None:
         meta["nlp"] = json.dumps(article.annotation.to_json(), separators=(",", ":"))
     return meta
@@ -156,10 +324,24 @@ def _annotation(meta: dict[str, Any]) -> Annotation | None:
     return Annotation.from_json(json.loads(raw)) if raw else None
 
 
+def _pages(m: dict[str, Any]) -> tuple[tuple[int, int], ...]:
+    """An article record's page map: where each page begins in its text."""
+    return tuple((int(at), int(page)) for at, page in json.loads(m.get("pages") or "[]"))
+
+
 def _chunk(cid: str, text: str, m: dict[str, Any]) -> Chunk:
     return Chunk(chunk_id=cid, doc_id=m["doc_id"], text=text, start=int(m["start"]),
                  end=int(m["end"]), title=m.get("title", ""), published=m.get("published") or None,
                  also_in=tuple(json.loads(m.get("also_in") or "[]")), source=m.get("source", ""))
+
+
+@dataclass(frozen=True)
+class Staged:
+    """Chunks written but not yet visible: the records that will publish them, and the old
+    chunks they replace."""
+
+    records: tuple[tuple[Article, np.ndarray], ...]
+    stale: tuple[str, ...]
 
 
 class Store:
@@ -167,6 +349,9 @@ class Store:
 
     def __init__(self, settings: Settings, *, create: bool = False,
                  embed_model: str = "", dim: int = 0) -> None:
+        self.top_home = settings.home
+        if not settings.chroma_url:
+            settings = settings.with_(home=live_home(settings.home))
         self.settings = settings
         self.client = _client(settings, create)
         name = settings.collection
@@ -191,11 +376,27 @@ class Store:
             raise store_error(e, settings) from e
         if settings.chroma_url:
             self.chunks, self.docs = _Guarded(self.chunks, settings), _Guarded(self.docs, settings)
+        elif not create:
+            # Searches run native code over the index files: in a supervised child process.
+            from rag.worker import IsolatedCollection, search_worker
+
+            worker = search_worker(settings.home / "chroma", f"{name}_chunks", self.top_home)
+            self.chunks = IsolatedCollection(self.chunks, worker, self.fingerprint)
         if embed_model:
             self.check_model(embed_model, dim)
+        self._stamp = commit_stamp(self.top_home) if not settings.chroma_url else 0.0
+        self._stamp_at = time.monotonic()
         self._articles: dict[str, Article] | None = None
         self._articles_at = 0.0
         self._lock = threading.Lock()
+
+    def outdated(self, every: float = 1.0) -> bool:
+        """Whether another run committed or a rebuild was swapped in since this store was
+        opened (checked at most every ``every`` seconds): the caller reopens."""
+        if self.settings.chroma_url or time.monotonic() - self._stamp_at < every:
+            return False
+        self._stamp_at = time.monotonic()
+        return commit_stamp(self.top_home) != self._stamp
 
     @property
     def where(self) -> str:
@@ -225,7 +426,8 @@ class Store:
                         source_path=m.get("source_path", ""), published=m.get("published") or None,
                         content_hash=m.get("content_hash", ""),
                         also_published_as=tuple(json.loads(m.get("also_published_as") or "[]")),
-                        source=m.get("source", ""), annotation=_annotation(m))
+                        source=m.get("source", ""), annotation=_annotation(m),
+                        pages=_pages(m))
                 self._articles, self._articles_at = arts, time.monotonic()
             return self._articles
 
@@ -275,8 +477,21 @@ class Store:
         """Several articles in a few round trips: every chunk first, then every record (the
         commit point), then the old chunks they replace. A crash anywhere leaves each article
         either wholly old or wholly new to readers."""
+        self.publish([self.stage(items)])
+
+    def publish(self, staged: Sequence[Staged]) -> None:
+        """Write the records of everything ``stage`` wrote, in one upsert: the moment a whole
+        batch becomes visible. Then delete the chunks the new versions replace."""
+        self.put_records([r for s in staged for r in s.records])
+        stale = sorted({cid for s in staged for cid in s.stale})
+        for i in range(0, len(stale), _BATCH):
+            self.chunks.delete(ids=stale[i : i + _BATCH])
+        self._articles = None
+
+    def stage(self, items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]]) -> Staged:
+        """Write the chunks of ``items`` (invisible until ``publish`` writes their records)."""
         if not items:
-            return
+            return Staged((), ())
         dim = next((int(np.shape(e)[1]) for _, _, e in items if np.ndim(e) == 2), 384)
         doc_ids = [a.doc_id for a, _, _ in items]
         got = self.chunks.get(where={"doc_id": {"$in": doc_ids}}, include=[])
@@ -298,11 +513,7 @@ class Store:
         for i in range(0, len(ids), _BATCH):
             self.chunks.upsert(ids=ids[i : i + _BATCH], embeddings=allvecs[i : i + _BATCH],
                                documents=docs[i : i + _BATCH], metadatas=metas[i : i + _BATCH])
-        self.put_records(records)
-        stale = sorted(old - set(ids))
-        for i in range(0, len(stale), _BATCH):
-            self.chunks.delete(ids=stale[i : i + _BATCH])
-        self._articles = None
+        return Staged(tuple(records), tuple(sorted(old - set(ids))))
 
     def put_record(self, article: Article, vector: np.ndarray | None = None) -> None:
         """Write an article's record; keeps its stored vector when none is given."""
@@ -337,12 +548,32 @@ class Store:
         self.chunks.delete(where={"doc_id": doc_id})
         self._articles = None
 
+    # ---- one document (listing, opening, removing) ---------------------------------------
+
+    def records(self) -> dict[str, dict[str, Any]]:
+        """Every article record's metadata (title, source_path, published, added, ...)."""
+        got = self.docs.get(include=["metadatas"])
+        return {did: dict(m or {}) for did, m in zip(got["ids"], got["metadatas"])}
+
+    def chunks_of(self, doc_id: str) -> list[Chunk]:
+        """The live chunks of one article, in reading order."""
+        article = self.articles(max_age=0).get(doc_id)
+        if article is None:
+            return []
+        got = self.chunks.get(where={"doc_id": doc_id}, include=["documents", "metadatas"])
+        chunks = [_chunk(cid, text, m) for cid, text, m in
+                  zip(got["ids"], got["documents"], got["metadatas"])
+                  if m.get("content_hash") == article.content_hash]
+        return sorted(chunks, key=lambda c: (c.start, c.end))
+
     def commit(self, fingerprint: str) -> None:
         """Mark the end of an indexing run."""
         meta = dict(self.chunks.metadata or {})
         meta["fingerprint"] = fingerprint
         meta.pop("hnsw:space", None)
         self.chunks.modify(metadata=meta)
+        if not self.settings.chroma_url:
+            (self.settings.home / COMMITTED).write_text(fingerprint, encoding="utf-8")
 
 
 @contextlib.contextmanager
@@ -372,3 +603,43 @@ def index_lock(settings: Settings, wait: float = 30.0) -> Iterator[None]:
         yield
     finally:
         fh.close()
+
+
+def _live(settings: Settings) -> Settings:
+    """``settings`` with ``home`` where the live ``chroma/`` is (an embedded store)."""
+    return settings if settings.chroma_url else settings.with_(home=live_home(settings.home))
+
+
+def list_collections(settings: Settings) -> list[str]:
+    """The collection names in this RAG_HOME (or Chroma server) that hold an index."""
+    settings = _live(settings)
+    if not settings.chroma_url and not (settings.home / "chroma").exists():
+        return []
+    client = _client(settings, create=False)
+    try:
+        names = {getattr(c, "name", c) for c in client.list_collections()}
+    except Exception as e:
+        if settings.chroma_url and _is_transport(e):
+            raise _server_error(settings, e) from e
+        raise store_error(e, settings) from e
+    return sorted(n[: -len("_chunks")] for n in names
+                  if isinstance(n, str) and n.endswith("_chunks")
+                  and f"{n[: -len('_chunks')]}_docs" in names)
+
+
+def drop_collection(settings: Settings) -> None:
+    """Delete ``settings.collection``'s chunks and records (``rag index --rebuild``); other
+    collections in the same RAG_HOME are left alone. Absent is fine."""
+    settings = _live(settings)
+    if not settings.chroma_url and not (settings.home / "chroma").exists():
+        return
+    client = _client(settings, create=True)
+    for suffix in ("_chunks", "_docs"):
+        try:
+            client.delete_collection(f"{settings.collection}{suffix}")
+        except Exception as e:
+            if settings.chroma_url and _is_transport(e):
+                raise _server_error(settings, e) from e
+            if "does not exist" in str(e) or "NotFound" in type(e).__name__:
+                continue  # absent is fine
+            raise store_error(e, settings) from e

@@ -5,6 +5,7 @@ Offsets are character offsets into ``Article.text`` (the cleaned body), always.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,8 @@ class Article:
     also_published_as: tuple[str, ...] = ()
     source: str = ""  # the publisher, when known ("TechCrunch", "Daily Express US")
     annotation: Annotation | None = None  # sentences and named entities (rag.nlp, index time)
+    # Where pages begin in ``text``, for PDFs and Word files: ((offset, page number), ...).
+    pages: tuple[tuple[int, int], ...] = ()
 
     def sentences(self) -> tuple[tuple[int, int], ...]:
         """Sentence spans into ``text``: the stored annotation's, else split now."""
@@ -33,6 +36,13 @@ class Article:
         from rag.text import split_sentences
 
         return tuple(split_sentences(self.text))
+
+    def page_at(self, offset: int) -> int | None:
+        """The page that holds ``text[offset]``, or None for a text without pages."""
+        if not self.pages:
+            return None
+        i = bisect_right([start for start, _ in self.pages], offset) - 1
+        return self.pages[max(i, 0)][1]
 
 
 @dataclass(frozen=True)
@@ -106,6 +116,7 @@ class Citation:
     also_in: tuple[str, ...] = ()
     note: str | None = None  # e.g. a resolved date: "Tuesday = 2024-03-19"
     source: str = ""  # the publisher, when known
+    page: int | None = None  # the page the quote begins on, in a PDF or Word file
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """The server: REST routes under /api and the Gradio chat page mounted at /.
 
-Safe by default: analytics, monitoring, run history and the MCP server are off; uploads are
-capped; Gradio's file route serves only its own upload cache (never $RAG_HOME, the raw
-articles or anything else on disk); request bodies to /api are capped before they are parsed;
-and the browser is told to load images only from this server.
+Safe by default: analytics, monitoring, run history and the MCP server are off; every request
+passes ``ui.guard.Guard`` (Host allow-list, token, same-origin, body and upload limits, no URL
+fetching, files only from this session's uploads); Gradio's temporary files live inside
+RAG_HOME, private to the user; errors never show server paths or echo the request; and the
+browser is told to load images only from this server.
 """
 
 from __future__ import annotations
@@ -18,27 +19,33 @@ import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 import gradio as gr
-from fastapi import FastAPI, HTTPException
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from gradio import utils as gr_utils
-from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
-from rag.errors import BackendError, IndexNotFound, InvalidQuestion, RagError
-from rag.settings import MAX_QUESTION_CHARS, Settings
+from rag.settings import MAX_K, MAX_QUESTION_CHARS, Settings
+from rag.store import Store
+from ui.guard import Guard, ServerSettings
 from ui.page import CSS, HEAD, build_page, theme
+from ui.routes import add_routes
 from ui.service import Service
-from ui.uploads import MAX_UPLOAD_BYTES
+from ui.uploads import forget_uncommitted, make_private, private_dir
 
 log = logging.getLogger(__name__)
 
-MAX_API_BODY = 64 * 1024  # a 2,000-character question plus a long history fits easily
-MAX_HISTORY = 40
+# What RAG_HOME holds besides Gradio's temporary folder (tmp/), none of it ever served.
+PRIVATE_NAMES = ("chroma", "bm25", "gens", "uploads", "index.lock", "CURRENT",
+                 "conversations.sqlite3", "ask_history", "minhash.npz")
+
+
+def upload_body_limit(server: ServerSettings, max_file_bytes: int) -> int:
+    """One upload request (Gradio's upload route or POST /api/documents): the guard's limit
+    (42 MB), or one file at the size limit (RAG_MAX_FILE_MB) when that is larger."""
+    return max(server.max_upload_body, max_file_bytes + (64 << 10))
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -46,109 +53,6 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-class Message(BaseModel):
-    """One earlier turn of a conversation."""
-
-    role: str = Field(pattern="^(user|assistant)$")
-    content: str = Field(max_length=20_000)
-
-
-class AskRequest(BaseModel):
-    """Body of POST /api/ask."""
-
-    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
-    k: int | None = Field(default=None, ge=1, le=50)
-    backend: str | None = Field(default=None, max_length=40)
-    history: list[Message] | None = Field(default=None, max_length=MAX_HISTORY)
-
-
-async def _send_json(send: Send, status: int, body: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json")],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-def _file_route_path(raw: str) -> str | None:
-    """The target of a Gradio file URL, decoded until stable (so %252F tricks are seen)."""
-    for prefix in ("/gradio_api/file=", "/file="):
-        if raw.startswith(prefix):
-            target = raw[len(prefix) :]
-            for _ in range(5):
-                decoded = unquote(target)
-                if decoded == target:
-                    break
-                target = decoded
-            return target
-    return None
-
-
-class GuardMiddleware:
-    """Caps /api bodies (413) and confines Gradio's file route to Gradio's upload cache (403)."""
-
-    def __init__(self, app: ASGIApp, allowed_dirs: list[Path], denied_dirs: list[Path]) -> None:
-        self.app = app
-        self.allowed_dirs = [d.resolve() for d in allowed_dirs]
-        self.denied_dirs = [d.resolve() for d in denied_dirs]
-
-    def _file_allowed(self, target: str) -> bool:
-        if "://" in target or target.startswith(("http:", "https:", "//")):
-            return False  # no fetching of other hosts through us
-        try:
-            path = Path(target).resolve()
-        except (OSError, ValueError):
-            return False
-        if any(path.is_relative_to(d) for d in self.denied_dirs):
-            return False
-        return any(path.is_relative_to(d) for d in self.allowed_dirs)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path: str = scope.get("path", "")
-        raw_path = scope.get("raw_path")
-        raw = raw_path.decode("latin-1") if isinstance(raw_path, bytes) else path
-        target = _file_route_path(path) or _file_route_path(raw)
-        if target is not None and not self._file_allowed(target):
-            await _send_json(send, 403, b'{"detail":"File not allowed."}')
-            return
-        if path.startswith("/api/") and scope.get("method") in ("POST", "PUT", "PATCH"):
-            headers = dict(scope.get("headers") or [])
-            length = headers.get(b"content-length")
-            if length is not None and (not length.isdigit() or int(length) > MAX_API_BODY):
-                await _send_json(send, 413, b'{"detail":"Request body too large."}')
-                return
-            # Without a length (chunked), read up to the cap here, then replay it to the app.
-            chunks: list[bytes] = []
-            size, more = 0, True
-            while more:
-                message = await receive()
-                if message["type"] != "http.request":
-                    return  # the client went away
-                chunks.append(message.get("body", b""))
-                size += len(chunks[-1])
-                more = bool(message.get("more_body"))
-                if size > MAX_API_BODY:
-                    await _send_json(send, 413, b'{"detail":"Request body too large."}')
-                    return
-            body = b"".join(chunks)
-            replayed = False
-
-            async def replay() -> MutableMapping[str, Any]:
-                nonlocal replayed
-                if not replayed:
-                    replayed = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
-
-            await self.app(scope, replay, send)
-            return
-        await self.app(scope, receive, send)
 
 
 class SecurityHeaders:
@@ -179,21 +83,37 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, warm: bool = True, server: ServerSettings | None = None
+) -> FastAPI:
     """The FastAPI app: /api routes, and the chat page at / (Gradio)."""
     settings = settings or Settings.from_env()
+    server = server or ServerSettings.from_env()
+    server = replace(server, max_upload_body=upload_body_limit(server, settings.max_file_bytes))
+    home = Path(settings.home).resolve()
+    make_private(home)
+    # Gradio's raw uploads go inside RAG_HOME, private, unless the operator chose a folder;
+    # Gradio reads this when the page is built, so it is set before that.
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(home / "tmp" / "gradio"))
+    upload_cache = private_dir(Path(gr_utils.get_upload_folder()))
     service = Service(settings)
+    # Never served, whatever a file URL says: the index, raw uploads, the articles.
+    private = [*(home / name for name in PRIVATE_NAMES), Path(settings.articles_dir).resolve()]
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if warm:  # load the models while the user reads the page, not on the first question
-            threading.Thread(target=_warm_up, args=(service,), daemon=True).start()
+        # Load the models while the user reads the page, not on the first question; forget
+        # raw uploads that a crash kept out of the index.
+        threading.Thread(target=_start_up, args=(service, warm), daemon=True).start()
         yield
 
     api = FastAPI(
         title="Ask the news",
         lifespan=lifespan,
-        docs_url=None,  # the interactive docs load scripts from a CDN: not offline, not needed
+        description="Cited answers from news articles, offline. Errors are one line of JSON: "
+        '`{"error": "...", "field": "question"}`.',
+        version=_version(),
+        docs_url=None,  # ui/routes_docs.py serves /docs from local assets (FastAPI's use a CDN)
         redoc_url=None,
     )
     api.state.service = service
@@ -205,41 +125,14 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
             "status": "ok",
             "indexed": service.is_indexed(),
             "backend": settings.backend,
+            "backends": service.backends(),
+            "collection": settings.collection,
             "max_question_chars": MAX_QUESTION_CHARS,
+            "max_k": MAX_K,
         }
 
-    @api.post("/api/ask")
-    async def ask(req: AskRequest) -> JSONResponse:
-        """Answer JSON, the same as ``rag.answer(question).to_dict()``."""
-        history = [m.model_dump() for m in req.history] if req.history else None
-        try:
-            result = await run_in_threadpool(
-                service.answer, req.question, req.k, req.backend, history
-            )
-        except InvalidQuestion as e:
-            raise HTTPException(422, str(e)) from e
-        except IndexNotFound as e:
-            raise HTTPException(503, str(e)) from e
-        except BackendError as e:
-            raise HTTPException(400, str(e)) from e
-        except RagError as e:
-            raise HTTPException(500, str(e)) from e
-        return JSONResponse(result.to_dict())
+    add_routes(api, service)
 
-    @api.get("/api/documents")
-    async def documents() -> dict[str, Any]:
-        """The indexed articles: title, date, chunk count, folded duplicates."""
-        try:
-            docs = await run_in_threadpool(service.documents)
-        except IndexNotFound:
-            docs = []
-        except RagError as e:
-            raise HTTPException(500, str(e)) from e
-        # Server paths are nobody's business but the operator's.
-        docs = [{k: v for k, v in d.items() if k != "source_path"} for d in docs]
-        return {"count": len(docs), "documents": docs}
-
-    home = Path(settings.home).resolve()
     page = build_page(service)
     page.queue(default_concurrency_limit=4, max_size=64)
     app = gr.mount_gradio_app(
@@ -252,25 +145,51 @@ def create_app(settings: Settings | None = None, *, warm: bool = True) -> FastAP
         mcp_server=False,
         ssr_mode=False,
         pwa=False,
-        max_file_size=MAX_UPLOAD_BYTES,
+        max_file_size=settings.max_file_bytes,
         allowed_paths=[],
         # Belt and braces: Gradio's own check also refuses these, whatever its cache dir is.
-        blocked_paths=[str(home), str(Path(settings.articles_dir).resolve())],
+        blocked_paths=[str(p) for p in private],
         css=CSS,
         theme=theme(),
         head=HEAD,
     )
+    # Gradio checks that an event's files were uploaded only once it thinks it "launched";
+    # mounted apps never launch, so without this any readable server path would be accepted.
+    page.has_launched = True
     app.add_middleware(SecurityHeaders)
     app.add_middleware(
-        GuardMiddleware,
-        allowed_dirs=[Path(gr_utils.get_upload_folder())],
-        denied_dirs=[home, Path(settings.articles_dir)],
+        Guard,
+        settings=server,
+        upload_dirs=[upload_cache, service.uploads_dir],
+        denied_dirs=private,
     )
     return app
 
 
-def _warm_up(service: Service) -> None:
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
-        service.articles()
-    except Exception as e:  # noqa: BLE001 - warming is optional; the page reports real errors
-        log.info("warm-up skipped: %s", e)
+        return version("rag-cited")
+    except PackageNotFoundError:
+        return "0"
+
+
+
+def _start_up(service: Service, warm: bool) -> None:
+    if not warm and not service.uploads_dir.is_dir():
+        return
+    with service._index_lock:  # not while an upload is being indexed
+        try:
+            articles = dict(service.articles())
+            # Every collection shares the uploads folder: a file is kept if any indexes it.
+            for name in service.collections():
+                if name != service.settings.collection:
+                    articles.update(Store(service.settings_for(name)).articles(max_age=0))
+        except Exception as e:  # noqa: BLE001 - optional here; the page reports real errors
+            log.info("warm-up skipped: %s", type(e).__name__)
+            return
+        indexed = set(articles) | {d for a in articles.values() for d in a.also_published_as}
+        removed = forget_uncommitted(service.uploads_dir, indexed)
+    if removed:
+        log.warning("removed %d upload(s) a crash kept out of the index", removed)

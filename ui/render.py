@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from rag.conversations import answer_with_sources
+from rag.documents import DocumentDetail, DocumentInfo
 from rag.types import Answer, Article, Citation
+
+if TYPE_CHECKING:
+    from rag.settings import Settings
 
 MARKER = re.compile(r"\[(\d{1,3})\]")
 PARAGRAPH_MAX = 700  # characters of context shown around a quote before it is trimmed
@@ -23,6 +29,21 @@ MIN_CONTEXT = 80  # below this much context in its own paragraph, a quote gets i
 # shows as the character. Bare URLs are broken up so they are not auto-linked.
 _CHAT_ESCAPES = {ord(c): f"&#{ord(c)};" for c in "&<>\"'`*_[]#|~$\\@"}
 _AUTOLINK = re.compile(r"(?i)(://|www\.)")
+
+
+_ABS_PATH = re.compile(r"(?<![\w:])/(?:[\w.\-]+/)+[\w.\-]*")
+
+
+def public_message(error: BaseException | str, settings: Settings | None = None) -> str:
+    """An error's one-line message for page and API users: server paths become the setting
+    that names them (RAG_HOME, RAG_ARTICLES) or an ellipsis; request content is never in it."""
+    text = " ".join(str(error).split())
+    if settings is not None:
+        for path, name in ((settings.home, "RAG_HOME"), (settings.articles_dir, "RAG_ARTICLES")):
+            for form in sorted({str(path), str(Path(path).resolve())}, key=len, reverse=True):
+                if form not in (".", ""):
+                    text = text.replace(form, name)
+    return _ABS_PATH.sub("…", text)[:400]
 
 
 def escape_chat(text: str) -> str:
@@ -52,23 +73,36 @@ def answer_markdown(text: str, citation_numbers: Iterable[int], turn: int) -> st
     return "".join(out)
 
 
+def copy_link(turn: int) -> str:
+    """The "Copy" link under an answer: the page script copies the answer with its sources."""
+    return f'<a class="copy" href="#copy-{turn}" title="Copy the answer with its sources">Copy</a>'
+
+
 def render_answer(answer: Answer, turn: int) -> str:
-    """The chat bubble for a finished answer; a refusal is said plainly."""
+    """The chat bubble for a finished answer. A refusal is its one plain statement, said once."""
     if answer.refused:
-        body = escape_chat(answer.text.strip()) if answer.text.strip() else ""
-        lead = "<strong>Not in the articles.</strong> "
-        if not body:
-            body = escape_chat("I could not find an answer to this in the indexed articles.")
-        return f'<span class="refusal">{lead}{body}</span>'
+        body = escape_chat(answer.text.strip() or "The articles do not answer this question.")
+        return f'<span class="refusal">{body}</span>'
     text = answer_markdown(answer.text, (c.n for c in answer.citations), turn)
-    unsupported = getattr(answer, "unsupported", ())
-    if unsupported:
+    if answer.unsupported:
         text += (
             "\n\n<small>"
-            + escape_chat(f"{len(unsupported)} generated sentence(s) without support were removed.")
+            + escape_chat(
+                f"{len(answer.unsupported)} generated sentence(s) without support were removed."
+            )
             + "</small>"
         )
-    return text
+    return f"{text}\n\n<small>{copy_link(turn)}</small>"
+
+
+def render_question(question: str, searched: str | None = None) -> str:
+    """The user's bubble; a follow-up shows the stand-alone question that was searched for, so
+    a wrong rewrite is seen at once."""
+    shown = question if len(question) <= 300 else question[:300] + "…"
+    out = escape_chat(shown)
+    if searched and " ".join(searched.split()) != " ".join(question.split()):
+        out += f'<br><small class="rewrite">Searched for: {escape_chat(searched)}</small>'
+    return out
 
 
 def paragraph_bounds(text: str, start: int, end: int) -> tuple[int, int]:
@@ -116,15 +150,29 @@ def highlighted_paragraph(article_text: str | None, citation: Citation) -> str:
     )
 
 
-def _source_card(turn: int, c: Citation, article: Article | None) -> str:
-    title = html.escape(c.title or (article.title if article else c.doc_id))
-    date = html.escape(c.published or (article.published if article else "") or "date unknown")
+def also_published(doc_ids: Sequence[str], names: Mapping[str, str]) -> str:
+    """The folded copies of a story, by the file names people gave them where known."""
+    known = [names[d] for d in doc_ids if d in names]
+    others = len(doc_ids) - len(known)
+    parts = list(known)
+    if others:
+        parts.append(f"{others} other cop{'y' if others == 1 else 'ies'}" if known
+                     else f"{others} cop{'y' if others == 1 else 'ies'}")
+    return "Also published elsewhere: " + ", ".join(parts)
+
+
+def _source_card(turn: int, c: Citation, article: Article | None,
+                 names: Mapping[str, str]) -> str:
+    title = html.escape(c.title or (article.title if article else "") or "Untitled article")
+    when = c.published or (article.published if article else "") or "date unknown"
+    source = c.source or (article.source if article else "")
+    date = html.escape(f"{source}, {when}" if source else when)
     meta: list[str] = []
     if c.note:
         meta.append(html.escape(c.note))
     also = list(c.also_in) or (list(article.also_published_as) if article else [])
     if also:
-        meta.append("Also published as: " + html.escape(", ".join(also)))
+        meta.append(html.escape(also_published(also, names)))
     meta_html = f'<div class="src-meta">{" · ".join(meta)}</div>' if meta else ""
     para = highlighted_paragraph(article.text if article else None, c)
     return (
@@ -137,18 +185,26 @@ def _source_card(turn: int, c: Citation, article: Article | None) -> str:
 
 
 def render_turn_sources(
-    turn: int, answer: Answer, articles: Mapping[str, Article], visible: bool
+    turn: int,
+    answer: Answer,
+    articles: Mapping[str, Article],
+    visible: bool,
+    names: Mapping[str, str] | None = None,
 ) -> str:
-    """The sources of one answer, one card per citation."""
+    """The sources of one answer, one card per citation, and its copyable text."""
     hidden = "" if visible else " hidden"
     head = f'<div class="src-q">Sources for: “{html.escape(answer.question)}”</div>'
     if answer.refused or not answer.citations:
-        body = (
-            '<p class="src-empty">No sources: the indexed articles do not answer this question.</p>'
-        )
+        body = '<p class="src-empty">No passage is cited for this question.</p>'
     else:
-        body = "".join(_source_card(turn, c, articles.get(c.doc_id)) for c in answer.citations)
-    return f'<div class="src-turn" data-turn="{turn}"{hidden}>{head}{body}</div>'
+        body = "".join(
+            _source_card(turn, c, articles.get(c.doc_id), names or {}) for c in answer.citations
+        )
+    copy = (
+        f'<textarea class="copy-text" id="copy-{turn}" hidden readonly>'
+        f"{html.escape(answer_with_sources(answer))}</textarea>"
+    )
+    return f'<div class="src-turn" data-turn="{turn}"{hidden}>{head}{body}{copy}</div>'
 
 
 EMPTY_SOURCES = (
@@ -158,37 +214,65 @@ EMPTY_SOURCES = (
 )
 
 
-def render_sources(answers: list[Answer], articles: Mapping[str, Article]) -> str:
+def render_sources(
+    answers: list[Answer],
+    articles: Mapping[str, Article],
+    names: Mapping[str, str] | None = None,
+) -> str:
     """The sources panel: every turn's sources, the latest shown, older ones one click away."""
     if not answers:
         return EMPTY_SOURCES
     last = len(answers) - 1
     turns = "".join(
-        render_turn_sources(i, a, articles, visible=(i == last)) for i, a in enumerate(answers)
+        render_turn_sources(i, a, articles, visible=(i == last), names=names)
+        for i, a in enumerate(answers)
     )
     return f'<div class="sources">{turns}</div>'
 
 
-def render_documents(documents: list[Mapping[str, Any]]) -> str:
-    """The documents tab: what is indexed, with dates, chunk counts and folded duplicates."""
+DOCUMENT_HEADERS = ["Title", "File", "Publisher", "Published", "Passages", "Added"]
+
+
+def document_rows(documents: Sequence[DocumentInfo]) -> list[list[Any]]:
+    """The documents table: what a person reads (titles and file names, never ids)."""
+    return [
+        [d.title, d.file_name, d.source or "–", d.published or "–", d.passages,
+         (d.added or "–")[:10]]
+        for d in documents
+    ]
+
+
+def render_documents(documents: Sequence[DocumentInfo]) -> str:
+    """A one-line summary above the table."""
     if not documents:
-        return '<p class="src-empty">Nothing is indexed yet. Add articles above.</p>'
-    rows = []
-    for d in documents:
-        also = d.get("also_published_as") or ()
-        rows.append(
-            "<tr>"
-            f"<td>{html.escape(str(d.get('title') or d.get('doc_id', '')))}</td>"
-            f"<td>{html.escape(str(d.get('published') or '–'))}</td>"
-            f'<td class="num">{html.escape(str(d.get("chunks", "")))}</td>'
-            f"<td>{html.escape(', '.join(map(str, also)) or '–')}</td>"
-            f"<td><code>{html.escape(str(d.get('doc_id', '')))}</code></td>"
-            "</tr>"
+        return (
+            '<p class="src-empty">Nothing is indexed in this collection yet. '
+            "Add articles above.</p>"
         )
+    passages = sum(d.passages for d in documents)
+    return f'<p class="doc-count">{len(documents)} article(s), {passages} passages.</p>'
+
+
+def render_document(doc: DocumentDetail) -> str:
+    """One document opened: its title and facts, then its cleaned text passage by passage."""
+    info = doc.info
+    facts = [f"File: {info.file_name}"]
+    if info.source:
+        facts.append(f"Publisher: {info.source}")
+    facts.append(f"Published: {info.published or 'date unknown'}")
+    facts.append(f"{info.passages} passage(s)")
+    if info.added:
+        facts.append(f"Added: {info.added[:16].replace('T', ' ')}")
+    if info.also_published_as:
+        facts.append("Also published as: " + ", ".join(info.also_published_as))
+    parts = []
+    for i, c in enumerate(doc.passages, 1):
+        parts.append(
+            f'<div class="passage"><div class="p-n">Passage {i}</div>'
+            f'<p class="src-para">{html.escape(c.text)}</p></div>'
+        )
+    body = "".join(parts) or f'<p class="src-para">{html.escape(doc.text)}</p>'
     return (
-        f'<p class="doc-count">{len(documents)} article(s) indexed.</p>'
-        '<table class="docs"><thead><tr><th>Title</th><th>Published</th><th>Passages</th>'
-        "<th>Also published as</th><th>Id</th></tr></thead><tbody>"
-        + "".join(rows)
-        + "</tbody></table>"
+        f'<div class="doc-view"><h3 class="doc-title">{html.escape(info.title)}</h3>'
+        f'<div class="src-meta">{html.escape(" · ".join(facts))}</div>{body}</div>'
     )

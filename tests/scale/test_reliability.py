@@ -60,26 +60,31 @@ def run_rag(settings: Settings, *args: str, timeout: float = 900) -> subprocess.
 
 @pytest.mark.slow
 def test_kill_9_during_index_then_rerun_is_consistent(tmp_path: Path) -> None:
+    """A batch is published whole: killed after its first chunks are written, nothing shows;
+    the re-run indexes all of it."""
     src = write_corpus(tmp_path / "src", 40)
     settings = settings_at(tmp_path / "home")
     proc = subprocess.Popen(rag_cmd("index", str(src)), env=env_for(settings), cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
-    committed = 0
+    staged = committed = 0
     while time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.5)
         try:
-            committed = Store(settings).docs.count()
+            store = Store(settings)
+            staged, committed = store.chunk_count(), store.docs.count()
         except Exception:  # noqa: BLE001 - not created yet
             continue
-        if committed:
+        if staged:
             break
     assert proc.poll() is None, "indexing finished before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert 0 < committed < 40
+    assert staged > 0 and committed == 0
+    assert Store(settings).articles(max_age=0) == {}  # none of the batch is visible
     again = run_rag(settings, "index", str(src))
     assert again.returncode == 0, again.stderr
+    assert "40 added" in again.stdout
     assert_consistent(settings)
     assert len(Store(settings).articles(max_age=0)) == 40
     third = index_paths([src], settings)  # idempotent after the recovery

@@ -37,6 +37,12 @@ def last_answer(tab: Any) -> Any:
     return tab.locator("#chat [data-testid='bot']").last
 
 
+def documents_count(page: Any) -> int:
+    """The number of articles the Documents tab says the collection holds."""
+    page.wait_for_selector("#documents .doc-count")
+    return int(page.locator("#documents .doc-count").inner_text().split()[0])
+
+
 def upload(page: Any, name: str, data: bytes) -> None:
     """Choose one file in the Documents tab and press Add."""
     page.set_input_files("#upload input[type=file]",
@@ -90,7 +96,9 @@ def test_refusal_is_plain_and_hostile_input_is_inert(page: Any, shot: Any) -> No
     hostile = 'Who is <img src="http://example.invalid/x.png" onerror="window.pwned=1"> Zelda?'
     ask(page, hostile)
     text = last_answer(page).inner_text()
-    assert "Not in the articles" in text
+    assert last_answer(page).locator(".refusal").count() == 1
+    assert text.count("do not answer") == 1  # said once, not three times
+    assert "do not answer" not in page.locator(".src-turn:not([hidden])").inner_text()
     assert page.locator("#chat img").count() == 0
     assert page.evaluate("() => window.pwned === undefined")
     assert page.locator(".src-turn:not([hidden]) .src-empty").is_visible()
@@ -98,15 +106,24 @@ def test_refusal_is_plain_and_hostile_input_is_inert(page: Any, shot: Any) -> No
     shot("05-refusal")
 
 
-def test_question_length_is_limited_in_the_browser(page: Any) -> None:
-    page.fill("#question textarea", "x" * 5000)
-    assert len(page.input_value("#question textarea")) <= 2000
+def test_question_over_the_limit_is_counted_not_cut(page: Any, shot: Any) -> None:
+    page.fill("#question textarea", "why " * 100)
+    page.wait_for_function("() => document.querySelector('#qcount').textContent.includes('400')")
+    assert "/ 2,000" in page.locator("#qcount").inner_text()
+    page.fill("#question textarea", "x" * 2345)
+    assert len(page.input_value("#question textarea")) == 2345  # nothing silently cut
+    page.wait_for_selector("#qcount.over")
+    assert "345 too many" in page.locator("#qcount").inner_text()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("text=Shorten it to ask it")  # the page says so, too
+    assert page.locator("#chat [data-testid='user']").count() == 0  # and sends nothing
+    assert len(page.input_value("#question textarea")) == 2345
+    shot("10-too-long")
 
 
 def test_upload_an_article_and_ask_about_it(page: Any, shot: Any) -> None:
     page.get_by_role("tab", name="Documents").click()
-    page.wait_for_selector("#documents table.docs")
-    before = page.locator("#documents tbody tr").count()
+    before = documents_count(page)
 
     # a bad file first: a clear message, and nothing changes
     upload(page, "Q&amp;A.txt", b"%PDF-1.4 \x00")
@@ -119,10 +136,10 @@ def test_upload_an_article_and_ask_about_it(page: Any, shot: Any) -> None:
     upload(page, "velmora-bridge.txt", NEW_ARTICLE)
     page.wait_for_selector("#upload-status .status-ok", timeout=180_000)
     assert "velmora-bridge.txt" in page.locator("#upload-status").inner_text()
-    page.wait_for_function(
-        "n => document.querySelectorAll('#documents tbody tr').length === n + 1", arg=before
-    )
-    assert "Velmora" in page.locator("#documents").inner_text()
+    page.wait_for_function("n => document.querySelector('#documents').innerText.includes("
+                           "(n + 1) + ' article')", arg=before)
+    assert "Velmora" in page.locator("#doc-table").inner_text()
+    assert "velmora-bridge.txt" in page.locator("#doc-table").inner_text()  # not upload-<hash>
     shot("07-uploaded")
 
     page.get_by_role("tab", name="Ask").click()
@@ -137,16 +154,15 @@ def test_upload_an_article_and_ask_about_it(page: Any, shot: Any) -> None:
 
 def test_uploading_a_known_story_is_folded_not_doubled(page: Any, shot: Any) -> None:
     page.get_by_role("tab", name="Documents").click()
-    page.wait_for_selector("#documents table.docs")
-    before = page.locator("#documents tbody tr").count()
+    before = documents_count(page)
     copy = next(DEFAULT_ARTICLES.glob("000_*.txt")).read_bytes()
     upload(page, "copy of putin.txt", copy)
     page.wait_for_selector("#upload-status .status-ok", timeout=180_000)
     assert "same story as" in page.locator("#upload-status").inner_text()
-    # the list refreshes with the copy recorded on the original, not as a new row
-    page.wait_for_function(
-        """() => [...document.querySelectorAll('#documents tbody tr')].some(
-               r => r.textContent.includes('000_') && r.textContent.includes('upload-'))"""
-    )
-    assert page.locator("#documents tbody tr").count() == before
+    # the list keeps one row; the original records the copy by the name it was uploaded as
+    page.wait_for_function("n => document.querySelector('#documents').innerText.includes("
+                           "n + ' article')", arg=before)
+    page.locator("#doc-table [role=gridcell]", has_text="Putin dismissed").first.click()
+    page.wait_for_selector("#doc-view .doc-view")
+    assert "copy of putin.txt" in page.locator("#doc-view").inner_text()
     shot("09-duplicate-upload")

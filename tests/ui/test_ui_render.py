@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from rag.types import Answer, Article, Citation
+from rag.documents import DocumentDetail, DocumentInfo
+from rag.types import Answer, Article, Chunk, Citation
 from ui.render import (
+    also_published,
     answer_markdown,
+    document_rows,
     escape_chat,
     highlighted_paragraph,
     render_answer,
+    render_document,
     render_documents,
+    render_question,
     render_sources,
 )
 from ui.uploads import UploadRejected, check_upload, display_name, store_upload
@@ -99,42 +105,55 @@ def test_sources_panel_shows_title_date_and_hides_older_turns() -> None:
     html = render_sources([a1, a2], {"d1": ART})
     assert 'id="src-0-1"' in html and "T &lt;b&gt;1&lt;/b&gt;" in html and "2024-03-25" in html
     assert '<div class="src-turn" data-turn="0" hidden>' in html
-    assert '<div class="src-turn" data-turn="1">' in html and "do not answer" in html
+    assert '<div class="src-turn" data-turn="1">' in html and "No passage is cited" in html
     assert "q1 &lt;x&gt;" in html
+    # each turn carries its answer with numbered sources, for the Copy link
+    assert 'id="copy-0"' in html and "[1] *T &amp;lt;b&amp;gt;1" not in html
+    assert "[1] *T &lt;b&gt;1&lt;/b&gt;*" in html
 
 
-def test_refusal_is_said_plainly() -> None:
-    out = render_answer(
-        Answer(question="q", text="The articles do not answer this.", refused=True), 0
-    )
-    assert "Not in the articles" in out
+def test_refusal_is_said_once() -> None:
+    text = "The articles do not answer this question."
+    out = render_answer(Answer(question="q", text=text, refused=True), 0)
+    assert out.count("do not answer") == 1 and "Not in the articles" not in out
+    sources = render_sources([Answer(question="q", text=text, refused=True)], {})
+    shown = re.sub(r"<textarea.*?</textarea>", "", sources, flags=re.S)  # the Copy text
+    assert "do not answer" not in shown  # the panel does not say it a second time
 
 
-def test_documents_table_escapes_titles() -> None:
-    html = render_documents(
-        [
-            {
-                "doc_id": "a",
-                "title": "<i>x</i>",
-                "published": None,
-                "chunks": 2,
-                "also_published_as": ["b"],
-            }
-        ]
-    )
-    assert "&lt;i&gt;x&lt;/i&gt;" in html and "<i>" not in html
+def test_rewritten_follow_up_is_shown_under_the_question() -> None:
+    assert "Searched for" not in render_question("When did it happen?", "When did it happen?")
+    out = render_question("Who claimed it?", "Who claimed the attack?")
+    assert "Searched for: Who claimed the attack?" in out
+
+
+def test_copies_are_named_by_file_name_never_by_id() -> None:
+    assert also_published(["upload-ab12"], {"upload-ab12": "copy.txt"}).endswith("copy.txt")
+    assert "004_" not in also_published(["004_b0e8c07438467e07"], {})
+
+
+def test_documents_table_shows_titles_and_file_names() -> None:
+    doc = DocumentInfo("upload-1f2e", "<i>x</i>", "velmora.txt", "", None, 2, None, ())
+    assert document_rows([doc]) == [["<i>x</i>", "velmora.txt", "–", "–", 2, "–"]]
+    assert "2 passages" in render_documents([doc])
+    chunk = Chunk("c1", "upload-1f2e", "<b>body</b>", 0, 11)
+    html = render_document(DocumentDetail(doc, "<b>body</b>", (chunk,)))
+    assert "&lt;i&gt;x&lt;/i&gt;" in html and "<i>" not in html and "<b>" not in html
+    assert "velmora.txt" in html and "upload-1f2e" not in html
 
 
 @pytest.mark.parametrize(
     ("name", "data", "why"),
     [
-        ("a.pdf", b"%PDF-1.7 ...", "only .txt"),
-        ("a.txt", b"%PDF-1.7 \x00\x01", "PDF"),
+        ("a.exe", b"MZ...", "only .txt, .md, .html, .pdf or .docx"),
+        ("a.pdf", b"Plain text pretending.", "named .pdf but it is not a PDF; save it again"),
+        ("a.docx", b"PK\x03\x04 a zip, no Word inside", r"it is a ZIP .*, not a Word \(.docx\)"),
         ("a.txt", b"PK\x03\x04rest", "ZIP"),
+        ("a.txt", b"\x89PNG\r\n\x1a\n", "PNG image"),
         ("a.md", b"abc\x00def", "binary"),
         ("a.txt", b"   \n\t", "empty"),
         ("a.html", b"just words, no markup at all", "no HTML"),
-        ("a.txt", b"x" * 3_000_000, "limit"),
+        ("a.txt", b"x" * (10 * 2**20 + 1), r"the limit is 10 MB \(RAG_MAX_FILE_MB\)"),
         ("a.txt", bytes(range(1, 32)) * 50, "binary"),
     ],
 )
@@ -149,6 +168,16 @@ def test_type_is_judged_by_content() -> None:
     assert check_upload("a.htm", b"<html><body><p>Hi</p></body></html>") == ".html"
     # a web page saved as .txt is cleaned as HTML, not indexed with its tags
     assert check_upload("page.txt", b"<!DOCTYPE html><html><p>x</p></html>") == ".html"
+    # a PDF or Word file is known by its bytes, whatever its name
+    assert check_upload("report.txt", b"%PDF-1.7 ...") == ".pdf"
+    messy = Path(__file__).resolve().parents[1] / "data" / "messy"
+    word = (messy / "council-cycle-lanes.docx").read_bytes()
+    assert check_upload("minutes.docx", word) == ".docx"
+    # text in a legacy encoding is judged as the indexer reads it
+    assert check_upload("ru.txt", (messy / "moscow-flood-cp1251.txt").read_bytes()) == ".txt"
+    # the one limit (RAG_MAX_FILE_MB) is the caller's
+    with pytest.raises(UploadRejected, match="the limit is 0.5 MB"):
+        check_upload("a.txt", b"x" * 2**20, max_bytes=2**19)
 
 
 def test_names_never_become_paths(tmp_path: Path) -> None:

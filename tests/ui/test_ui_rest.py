@@ -103,6 +103,31 @@ def test_follow_up_with_history(ui_server: Any) -> None:
 def test_bad_requests_are_422(ui_server: Any, payload: dict[str, Any]) -> None:
     r = httpx.post(ui_server.url + "/api/ask", json=payload, timeout=60)
     assert r.status_code == 422, r.text
+    # one line of JSON saying what is wrong, never the input sent back
+    assert "\n" not in r.text and set(r.json()) == {"error", "field"}
+    assert r.json()["error"]
+    question = payload.get("question")
+    if isinstance(question, str) and len(question) > 10:
+        assert question[:50] not in r.text
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "says"),
+    [
+        ({"question": "x" * (MAX_QUESTION_CHARS + 1)}, "question", "the limit is 2,000"),
+        ({"question": ""}, "question", "empty"),
+        ({"question": QUESTION, "k": 0}, "k", "at least 1"),
+        ({"question": QUESTION, "k": 51}, "k", "at most 50"),
+        ({"question": QUESTION, "backend": "openai"}, "backend", "not configured"),
+        ({"question": QUESTION, "collection": "Bad Name!"}, "collection", "collection name"),
+        ({}, "question", "required"),
+    ],
+)
+def test_errors_name_the_field(ui_server: Any, payload: dict[str, Any], field: str,
+                               says: str) -> None:
+    r = httpx.post(ui_server.url + "/api/ask", json=payload, timeout=60)
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == field and says in r.json()["error"]
 
 
 def test_one_megabyte_question_is_refused_before_parsing(ui_server: Any) -> None:
@@ -135,9 +160,10 @@ def test_documents_lists_the_index_without_server_paths(ui_server: Any) -> None:
     body = r.json()
     assert body["count"] == len(body["documents"]) >= 4
     for d in body["documents"]:
-        assert {"doc_id", "title", "published", "chunks", "also_published_as"} <= d.keys()
-        assert "source_path" not in d
-        assert d["chunks"] >= 1
+        assert {"id", "title", "file_name", "source", "published", "passages", "added",
+                "also_published_as"} <= d.keys()
+        assert "source_path" not in d and "/" not in d["file_name"]
+        assert d["passages"] >= 1 and d["added"]
     assert any(d["also_published_as"] for d in body["documents"]), "a near-duplicate is folded"
 
 
@@ -186,7 +212,12 @@ def test_page_safety_headers_and_settings(ui_server: Any) -> None:
     config = httpx.get(ui_server.url + "/config", timeout=30).json()
     assert config.get("analytics_enabled") is False
     assert httpx.get(ui_server.url + "/monitoring", timeout=30).status_code != 200
-    assert httpx.get(ui_server.url + "/docs", timeout=30).status_code == 404
+    # the API docs are served from this server: no script or style from anywhere else
+    docs = httpx.get(ui_server.url + "/docs", timeout=30)
+    assert docs.status_code == 200
+    assert "cdn" not in docs.text.lower() and "https://" not in docs.text
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert httpx.get(f"{ui_server.url}/api-docs-assets/{asset}", timeout=30).status_code == 200
 
 
 def test_sixteen_concurrent_questions_are_all_answered(ui_server: Any) -> None:

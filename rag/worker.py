@@ -1,0 +1,240 @@
+"""Nearest-neighbour searches in a supervised child process.
+
+Chroma's vector search runs native code (hnswlib) over files on disk: one damaged byte in an
+index file can end the process that runs it with SIGSEGV. Run there, a crash takes down one
+child, not the server: the question gets a ``StoreError`` naming the fix, and the next search
+starts a fresh child. The child answers one search at a time over a pipe; the cost is a pickle
+round trip of the query vector and the results (measured in docs/reliability.md).
+
+A child keeps Chroma's in-memory copy of the index, which does not see later writes: it is
+reopened whenever the store's fingerprint changes (every committed indexing run).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+SEARCH_TIMEOUT = 30.0  # seconds for one search (a healthy one takes milliseconds)
+START_TIMEOUT = 120.0  # importing chromadb and opening the store in a fresh child
+
+
+def _serve(conn: Connection, path: str, collection: str) -> None:  # pragma: no cover - child
+    """The child: open the collection, then answer ``(op, payload)`` messages until told."""
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    import chromadb
+    from chromadb.api.client import SharedSystemClient
+    from chromadb.config import Settings as ChromaSettings
+
+    def open_collection() -> Any:
+        SharedSystemClient.clear_system_cache()  # drop the stale in-memory index
+        client = chromadb.PersistentClient(
+            path=path, settings=ChromaSettings(anonymized_telemetry=False))
+        return client.get_collection(collection, embedding_function=None)
+
+    try:
+        col = open_collection()
+    except Exception as e:  # noqa: BLE001 - reported to the parent, which names the fix
+        conn.send(("error", f"{type(e).__name__}: {e}"))
+        return
+    conn.send(("ok", None))
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        op, payload = message
+        try:
+            if op == "reopen":
+                col = open_collection()
+                conn.send(("ok", None))
+            else:
+                conn.send(("ok", col.query(**payload)))
+        except Exception as e:  # noqa: BLE001 - the search failed; the child lives on
+            conn.send(("error", f"{type(e).__name__}: {e}"))
+
+
+class SearchWorker:
+    """One supervised child searching one collection of one embedded store."""
+
+    def __init__(self, path: Path, collection: str, home: Path) -> None:
+        self.path = path
+        self.collection = collection
+        self.home = home
+        self.fingerprint: str | None = None
+        self.restarts = 0
+        self.last_failure = ""  # how the last child ended: "died", "timeout" or "error"
+        self._proc: Any = None
+        self._conn: Connection | None = None
+        self._lock = threading.Lock()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        # A fresh interpreter running this file as a script: never a fork of a threaded
+        # server, and unlike multiprocessing's spawn it does not re-import the caller's main
+        # module (a user's script calling rag.answer() at top level keeps working); -P keeps
+        # rag/ itself off sys.path (its types.py would hide the standard library's).
+        parent, child = socket.socketpair()
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-P", __file__, str(child.fileno()), str(self.path),
+                 self.collection],
+                pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, close_fds=True)
+        finally:
+            child.close()
+        self._proc, self._conn = proc, Connection(parent.detach())
+        self._receive(START_TIMEOUT, "opening the vector index")
+
+    def _stop(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.send(None)
+            except OSError:
+                pass
+            self._conn.close()
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(timeout=5)
+        self._proc, self._conn = None, None
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop()
+
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    # -- calls ------------------------------------------------------------------------------
+
+    def _receive(self, timeout: float, what: str) -> Any:
+        assert self._conn is not None and self._proc is not None
+        try:
+            ready = self._conn.poll(timeout)
+            if ready:
+                status, value = self._conn.recv()
+            else:
+                status, value = "timeout", None
+        except (EOFError, OSError):
+            status, value = "died", None
+        if status == "ok":
+            return value
+        from rag.errors import StoreError
+
+        if status == "error" and self._proc.poll() is None:  # the child lives on
+            raise StoreError(f"the vector index under {self.home} cannot be read while "
+                             f"{what} ({str(value)[:160]}); rebuild it with "
+                             "'rag index --rebuild'")
+        if status != "timeout":
+            with _suppress_timeout():
+                self._proc.wait(timeout=2)
+        code = self._proc.poll()
+        self._stop()
+        self.fingerprint = None
+        self.restarts += 1
+        self.last_failure = status
+        if status == "error":
+            raise StoreError(f"the vector index under {self.home} cannot be read while "
+                             f"{what} ({str(value)[:160]}); rebuild it with "
+                             "'rag index --rebuild'")
+        if status == "timeout":
+            raise StoreError(f"the vector search under {self.home} did not finish in "
+                             f"{timeout:g} s; it was restarted. If this repeats, rebuild the "
+                             "index with 'rag index --rebuild'")
+        how = (f"signal {signal.Signals(-code).name}" if code is not None and code < 0
+               else f"exit code {code}")
+        raise StoreError(f"the vector index under {self.home} is damaged (the search process "
+                         f"ended with {how} while {what}); rebuild it with "
+                         "'rag index --rebuild'. Other questions keep being answered.")
+
+    def query(self, fingerprint: str, **kwargs: Any) -> Any:
+        """``collection.query(**kwargs)`` in the child, reopened first if the store changed.
+
+        A child found dead is replaced and the search tried once more: one that died between
+        searches (killed, out of memory) costs nothing; one that the search itself crashes
+        crashes again, and the question gets the error."""
+        from rag.errors import StoreError
+
+        self.last_failure = ""
+        try:
+            return self._query(fingerprint, kwargs)
+        except StoreError:
+            if self.last_failure != "died":  # a clean error, or a hang: no second try
+                raise
+            return self._query(fingerprint, kwargs)
+
+    def _query(self, fingerprint: str, kwargs: dict[str, Any]) -> Any:
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._stop()
+                self._start()
+                self.fingerprint = fingerprint
+            elif fingerprint != self.fingerprint:
+                assert self._conn is not None
+                self._conn.send(("reopen", None))
+                self._receive(START_TIMEOUT, "reopening the vector index")
+                self.fingerprint = fingerprint
+            assert self._conn is not None
+            try:
+                self._conn.send(("query", kwargs))
+            except OSError:
+                pass  # it died between searches; _receive reports it
+            return self._receive(SEARCH_TIMEOUT, "searching")
+
+
+def _suppress_timeout() -> Any:
+    import contextlib
+
+    return contextlib.suppress(subprocess.TimeoutExpired)
+
+
+_workers: dict[tuple[str, str], SearchWorker] = {}
+_workers_lock = threading.Lock()
+
+
+def search_worker(path: Path, collection: str, home: Path) -> SearchWorker:
+    """The shared worker for ``collection`` of the store at ``path`` (one per process)."""
+    key = (str(path.resolve()), collection)
+    with _workers_lock:
+        worker = _workers.get(key)
+        if worker is None:
+            worker = _workers[key] = SearchWorker(path, collection, home)
+        return worker
+
+
+class IsolatedCollection:
+    """A Chroma collection whose ``query`` runs in the search worker; all else passes through.
+
+    LlamaIndex's ``ChromaVectorStore`` takes this in place of the collection."""
+
+    def __init__(self, collection: Any, worker: SearchWorker, fingerprint: Any) -> None:
+        self._c = collection
+        self._worker = worker
+        self._fingerprint = fingerprint  # a callable: the store's current fingerprint
+
+    def query(self, **kwargs: Any) -> Any:
+        for key in ("query_embeddings",):
+            value = kwargs.get(key)
+            if value is not None and hasattr(value, "tolist"):
+                kwargs[key] = value.tolist()
+        return self._worker.query(self._fingerprint(), **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._c, name)
+
+
+if __name__ == "__main__":  # the child: python worker.py FD PATH COLLECTION
+    _serve(Connection(int(sys.argv[1])), sys.argv[2], sys.argv[3])
