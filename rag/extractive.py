@@ -8,6 +8,7 @@ in the quoted sentence, a resolved date, a day count worked out from two quoted 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -66,16 +67,41 @@ class ExtractiveSynthesizer:
             yield piece
         for n, ev in enumerate(draft.quotes, start=1):
             p = ev.passage
+            start, end = readable(ev.text)
+            quote = ev.text[start:end]
             citations.append(Citation(
-                n=n, doc_id=p.doc_id, title=p.title, published=p.published, quote=ev.text,
-                start=ev.start, end=ev.end, score=round(ev.score, 4), also_in=p.chunk.also_in,
-                note=weekday_notes(ev.text, p.published), source=p.source))
-            piece = f"\u201c{ev.text}\u201d [{n}]"
+                n=n, doc_id=p.doc_id, title=p.title, published=p.published, quote=quote,
+                start=ev.start + start, end=ev.start + end, score=round(ev.score, 4),
+                also_in=p.chunk.also_in, note=weekday_notes(quote, p.published),
+                source=p.source))
+            piece = f"\u201c{quote}\u201d [{n}]"
             yield (" " if text_parts else "") + piece
             text_parts.append(piece)
         yield Answer(question=prepared.query.text, text=" ".join(text_parts),
                      citations=tuple(citations), backend=self.name, short=draft.short,
                      passages=prepared.passages)
+
+
+# Markup and links a document may carry in its text (an <img> tag, a Markdown image or link, a
+# bare URL): quoted back, the answer would carry them to the page or the caller.
+_MARKUP = re.compile(r"<[^<>]{1,500}>|!?\[[^\]]{0,200}\]\([^)\s]{0,500}\)|\b(?:https?|ftp)://\S+",
+                     re.I)
+
+
+def readable(sentence: str) -> tuple[int, int]:
+    """The span of ``sentence`` to quote: all of it, or, when it carries markup or links, its
+    longest stretch without any (still verbatim: a substring of the article)."""
+    cuts = [(m.start(), m.end()) for m in _MARKUP.finditer(sentence)]
+    if not cuts:
+        return 0, len(sentence)
+    bounds = [0, *(x for c in cuts for x in c), len(sentence)]
+    pieces = [(bounds[i], bounds[i + 1]) for i in range(0, len(bounds), 2)]
+    s, e = max(pieces, key=lambda se: len(sentence[se[0]:se[1]].strip()))
+    while s < e and sentence[s].isspace():
+        s += 1
+    while e > s and sentence[e - 1].isspace():
+        e -= 1
+    return s, e
 
 
 def compose(prepared: Prepared, articles: Mapping[str, Article], models: Models) -> Draft:

@@ -24,7 +24,7 @@ from rag.settings import DEFAULT_COLLECTION
 from rag.text import ANALYZER, fold, terms
 from rag.types import Chunk
 
-_WORD = re.compile(r"[a-z]{3,40}")  # the words spelling correction may correct to
+_WORD = re.compile(r"\b[a-z]{3,40}\b")  # the words spelling correction may correct to
 
 
 def lexical_text(chunk: Chunk) -> str:

@@ -24,6 +24,10 @@ NLP_VERSION = f"{MODEL}-ner-1"
 # parser cost three times as much and only questions need them.
 _ARTICLE_SKIPS = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer")
 _PARAGRAPH = re.compile(r"[^\n]+")
+# Longer paragraphs are recognised in pieces of about this many characters, cut at a space
+# where there is one: spaCy refuses texts over 1,000,000 characters and its cost grows with
+# length, so one huge "paragraph" in an upload must not stop indexing.
+MAX_PIECE = 10_000
 
 _lock = threading.Lock()
 _nlp: Any = None
@@ -81,7 +85,9 @@ def annotate(texts: Sequence[str], batch_size: int = 64) -> list[Annotation]:
     headline line is its own context), in batches across texts."""
     pieces: list[tuple[int, int, int]] = []  # (text index, paragraph start, end)
     for i, text in enumerate(texts):
-        pieces += [(i, m.start(), m.end()) for m in _PARAGRAPH.finditer(text) if m.group().strip()]
+        for m in _PARAGRAPH.finditer(text):
+            if m.group().strip():
+                pieces += [(i, a, b) for a, b in _cut(text, m.start(), m.end())]
     found: list[list[Mention]] = [[] for _ in texts]
     nlp = model()
     paragraphs = (texts[i][s:e] for i, s, e in pieces)
@@ -91,6 +97,18 @@ def annotate(texts: Sequence[str], batch_size: int = 64) -> list[Annotation]:
                      for ent in doc.ents]
     return [Annotation(tuple(split_sentences(text)), tuple(found[i]))
             for i, text in enumerate(texts)]
+
+
+def _cut(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """``text[start:end]`` as pieces of at most ``MAX_PIECE`` characters."""
+    out = []
+    while end - start > MAX_PIECE:
+        cut = text.rfind(" ", start + MAX_PIECE // 2, start + MAX_PIECE)
+        cut = cut if cut > start else start + MAX_PIECE
+        out.append((start, cut))
+        start = cut
+    out.append((start, end))
+    return out
 
 
 @lru_cache(maxsize=4096)
