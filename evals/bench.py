@@ -286,7 +286,7 @@ def _run(name: str, *args: object, timeout: float = 3600) -> dict[str, Any]:
     """Run one worker in a fresh interpreter; its last stdout line is its JSON result."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "ANONYMIZED_TELEMETRY": "False", "TOKENIZERS_PARALLELISM": "false"}
-    cmd = [sys.executable, "-m", "rag.bench", "--worker", name, *map(str, args)]
+    cmd = [sys.executable, "-m", "evals.bench", "--worker", name, *map(str, args)]
     started = time.time()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout,
                           cwd=PROJECT_ROOT)
