@@ -15,7 +15,7 @@ from rag.settings import Settings
 EXTERNAL = {
     "serve": ("ui.server:main", "start the chat page and REST API"),
     "eval": ("evals.cli:main", "run the eval suites and check the floors"),
-    "bench": ("evals.bench:main", "measure speed and memory"),
+    "bench": ("evals.bench:main", "measure speed and memory as a user sees them"),
 }
 
 
