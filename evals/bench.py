@@ -668,7 +668,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dev-split questions to time (default: 100 for multihop, all for seeds)")
     p.add_argument("--reuse-index", action="store_true",
                    help="use the cached indexed stores when they exist (indexing is then not "
-                        "measured: index_s is null)")
+                        "measured: index_s is null); without it the stores are rebuilt and "
+                        "timed")
     p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
                    help="where indexed stores are cached, shared with rag eval "
                         "(default: $RAG_EVAL_CACHE or .eval-cache/)")
