@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 EXTERNAL = {
     "serve": ("ui.server:main", "start the chat page and REST API"),
     "eval": ("evals.cli:main", "run the eval suites and check the floors"),
-    "bench": ("rag.bench:main", "measure speed and memory"),
+    "bench": ("evals.bench:main", "measure speed and memory as a user sees them"),
 }
 QUIT = {"exit", "quit", ":q", "/exit", "/quit"}
 
