@@ -123,6 +123,8 @@ def governors(sentence: str, start: int, end: int) -> tuple[str, ...]:
     first, up to the sentence's root: in "The US said on Monday that it had warned Russia
     early this month", "on Monday" hangs from ("say",) and "early this month" from ("warn",
     "say"). Which event a date or figure belongs to is a matter of syntax, not of distance."""
+    if len(sentence) > MAX_PIECE:  # not a sentence a date hangs in; parsing it costs gigabytes
+        return ()
     doc = parse(sentence)
     span = doc.char_span(start, end, alignment_mode="expand")
     if span is None or not len(span):
