@@ -65,7 +65,12 @@ def resolve(phrase: str, published: str | None = None) -> Resolved | None:
     leaves out the year or is relative ("Friday", "March 7", "yesterday"); None when it is no
     calendar date, or needs a publication date the article does not have."""
     phrase = re.sub(r"^(?:on|by|since|from|until|as of)\s+", "", phrase.strip(), flags=re.I)
-    if not phrase or len(phrase) > 60 or not _CALENDAR.search(phrase):
+    if not phrase or len(phrase) > 60:
+        return None
+    period = _PERIOD.fullmatch(phrase)
+    if period is not None:
+        return _period(period, published)
+    if not _CALENDAR.search(phrase):
         return None
     explicit_year = re.search(r"\b(?:1[89]|20)\d\d\b", phrase)
     base = None
@@ -99,6 +104,27 @@ def resolve(phrase: str, published: str | None = None) -> Resolved | None:
     if grain == "month":
         return Resolved(f"{d.year:04d}-{d.month:02d}", "month")
     return Resolved(d.isoformat(), "day")
+
+
+# "this month", "early last year", "later this month": a period relative to publication,
+# which dateparser reads as a single day (or not at all).
+_PERIOD = re.compile(r"(?:(?:early|earlier|late|later|mid|the end of|the start of)\s+)?"
+                     r"(this|last|next)\s+(month|year)", re.I)
+
+
+def _period(m: re.Match[str], published: str | None) -> Resolved | None:
+    """The month or year a relative period names, from the publication date."""
+    if not published:
+        return None
+    try:
+        base = datetime.fromisoformat(published[:10])
+    except ValueError:
+        return None
+    step = {"this": 0, "last": -1, "next": 1}[m.group(1).lower()]
+    if m.group(2).lower() == "year":
+        return Resolved(str(base.year + step), "year")
+    month = base.year * 12 + base.month - 1 + step
+    return Resolved(f"{month // 12:04d}-{month % 12 + 1:02d}", "month")
 
 
 def resolve_near(phrase: str, anchor: str) -> Resolved | None:
