@@ -17,6 +17,7 @@ from scaleutil import (
 
 from index import index_paths
 from rag import EmbeddingMismatch, Engine, StoreError
+from rag.lexical import lexical_dir
 from rag.store import Store
 from tests.conftest import free_port
 
@@ -62,7 +63,8 @@ def test_another_app_process_shares_the_server(served, tmp_path: Path) -> None: 
     assert out.returncode == 0, out.stderr
     ans = json.loads(out.stdout)
     assert not ans["refused"] and ans["citations"]
-    assert (other.home / "bm25" / "current" / "chunks.json").exists()  # rebuilt from the server
+    # rebuilt from the server, in the collection's own BM25 folder
+    assert (lexical_dir(other.home, other.collection) / "chunks.json").exists()
 
 
 def test_a_store_built_by_another_model_is_refused(served) -> None:  # noqa: ANN001
