@@ -105,6 +105,10 @@ def decide(query: Query, answerable: Features, ranked: Sequence[Candidate],
                        "'python -m evals.calibrate'")
     p = float(model.prob(answerable)[0])
     refuse = p < models.threshold("refuse_below", DEFAULT_REFUSE_BELOW)
+    if query.published and query.sources:
+        # "When was the X article published?" with X found: the article's own record answers
+        # it (metadata, not a sentence the fitted models weigh).
+        refuse = False
     conf_f = confidence_features(query, p, answerable, ranked, yes_prob)
     conf_model = models.get("confidence")
     conf = float(conf_model.prob(conf_f)[0]) if conf_model is not None else p

@@ -190,7 +190,7 @@ def refusal_text(query: Query, retriever: Retriever) -> str:
 
     missing = [n for n in query.names if terms(n) and not any(df.get(t) for t in terms(n))]
     if missing:
-        return f"None of the articles mentions {', '.join(missing[:3])}."
+        return f"The articles do not answer this: none mentions {', '.join(missing[:3])}."
     return f"{REFUSAL}"
 
 

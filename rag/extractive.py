@@ -161,6 +161,9 @@ def _typed(prepared: Prepared) -> Draft:
             figures = ", ".join(c.text for c in chosen)
             return Draft(best.text, _quotes_for(chosen),
                          f"The sources disagree ({figures})")
+    finer = _finer(best, cands[1:]) if q.kind == "when" else None
+    if finer is not None:  # "early this month" and "on March 7", both of the asked event
+        return Draft(finer.text, (finer.support[0], best.support[0]))
     text = best.text
     if q.weekday and best.date is not None and best.date.grain == "day":
         text = f"{date.fromisoformat(best.date.iso):%A}, {best.date.spoken()}"
@@ -169,6 +172,15 @@ def _typed(prepared: Prepared) -> Draft:
     if other is not None and other.score >= LIKELY:
         quotes.append(other)  # a second source confirms it
     return Draft(text, tuple(quotes))
+
+
+def _finer(best: Candidate, others: Sequence[Candidate]) -> Candidate | None:
+    """A day inside the best candidate's month or year that hangs from the question's own
+    verb as the best one does: the same event, dated more precisely."""
+    if best.date is None or best.date.grain == "day" or best.governed < 1.0:
+        return None
+    return next((c for c in others if c.date is not None and c.date.grain == "day"
+                 and c.date.iso.startswith(best.date.iso) and c.governed >= 1.0), None)
 
 
 def _quotes_for(chosen: Sequence[Candidate]) -> tuple[Evidence, ...]:

@@ -53,6 +53,7 @@ class Candidate:
     support: tuple[Evidence, ...]
     date: Resolved | None = None
     score: float = 0.0  # the fitted model's probability that this is the answer
+    governed: float = 0.0  # 1 when it hangs from the question's verb ("governed" feature)
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,8 @@ def gather(query: Query, evidence: Sequence[Evidence], articles: Mapping[str, Ar
             _LABEL_GROUP.get(label, "is_other"): 1.0,
         }
         rows.append(row)
-        cands.append(Candidate(text, label, str(g["key"]), tuple(support), date))
+        cands.append(Candidate(text, label, str(g["key"]), tuple(support), date,
+                               governed=float(g["governed"])))  # type: ignore[arg-type]
     return Found(tuple(cands), Features.of(CANDIDATE_FEATURES, rows))
 
 

@@ -33,6 +33,6 @@ def test_models_round_trip_with_a_stable_fingerprint(tmp_path: Path) -> None:
 
 def test_the_shipped_models_cover_every_step() -> None:
     models = shipped()
-    assert {"sentence", "candidate", "yesno", "answerable", "confidence"} <= set(models.linear)
+    assert {"sentence", "candidate", "yesno", "answerable", "confidence"} <= set(models.fitted)
     assert {"refuse_below", "yes_above"} <= set(models.thresholds)
     assert "train" in models.fitted_on

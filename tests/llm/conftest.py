@@ -19,7 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from rag.decision import Decision
+from rag.evidence import Evidence
 from rag.grounding import required_terms
+from rag.models import Features
+from rag.prepare import Prepared
+from rag.question import analyze
 from rag.types import Answer, Article, Chunk, Passage
 from tests.conftest import free_port, stop
 
@@ -171,7 +176,9 @@ def assert_grounded(answer: Answer, articles: dict[str, Article] | None = None) 
         for c in cited:
             if articles is not None:
                 assert articles[c.doc_id].text[c.start : c.end] == c.quote
-        quotes = " ".join(c.quote for c in cited)
+        # A worked-out date ("7 March 2024" for "on March 7") takes its year from the cited
+        # article's publication date, which the citation carries.
+        quotes = " ".join(f"{c.quote} {c.published or ''}" for c in cited)
         for term in required_terms(sentence):
             assert (
                 term in quotes
@@ -184,3 +191,17 @@ def assert_grounded(answer: Answer, articles: dict[str, Article] | None = None) 
 def grounded() -> Callable[..., None]:
     """``grounded(answer, articles=None)`` asserts the answer's grounding invariants."""
     return assert_grounded
+
+
+def prepared_for(question: str, passages: list[Passage]) -> Prepared:
+    """What a synthesizer receives, for hand-made passages: the question analysed, the
+    passages as retrieved, their sentences as evidence in passage order (what a backend's
+    extractive fallback quotes), the decision to answer."""
+    evidence = []
+    for p in passages:
+        art = ARTICLES[p.doc_id]
+        for s, e in art.sentences():
+            if s >= p.start and e <= p.end:
+                evidence.append(Evidence(p, s, e, art.text[s:e], 1.0 / p.rank, 0.0, 0.0))
+    return Prepared(analyze(question), tuple(passages), tuple(evidence), (), None,
+                    Decision(False, 1.0, 1.0, Features.of((), [{}])))

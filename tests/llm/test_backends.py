@@ -17,6 +17,7 @@ from rag.errors import BackendError
 from rag.llm import LocalSynthesizer, OpenAISynthesizer
 from rag.settings import Settings
 from rag.types import Answer, Article, Passage
+from tests.llm.conftest import prepared_for
 
 pytestmark = pytest.mark.llm
 
@@ -72,16 +73,16 @@ def _openai(url: str, timeout: float = 60.0) -> OpenAISynthesizer:
 @pytest.mark.parametrize("bad_server", ["500"], indirect=True)
 def test_a_server_answering_500_gives_a_clear_error(bad_server: str) -> None:
     with pytest.raises(BackendError, match=r"answered HTTP 500: .*model crashed"):
-        _openai(bad_server).answer(QUESTION, PASSAGES, ARTICLES)
+        _openai(bad_server).answer(prepared_for(QUESTION, PASSAGES), ARTICLES)
     with pytest.raises(BackendError, match="HTTP 500"):
-        list(_openai(bad_server).stream(QUESTION, PASSAGES, ARTICLES))
+        list(_openai(bad_server).stream(prepared_for(QUESTION, PASSAGES), ARTICLES))
 
 
 @pytest.mark.parametrize("bad_server", ["slow"], indirect=True)
 def test_a_server_that_times_out_gives_a_clear_error(bad_server: str) -> None:
     t0 = time.monotonic()
     with pytest.raises(BackendError, match=r"did not answer within 1s.*RAG_LLM_TIMEOUT"):
-        _openai(bad_server, timeout=1).answer(QUESTION, PASSAGES, ARTICLES)
+        _openai(bad_server, timeout=1).answer(prepared_for(QUESTION, PASSAGES), ARTICLES)
     assert time.monotonic() - t0 < 15  # one retry at most, not the client's default three
 
 
@@ -91,7 +92,7 @@ def test_a_refused_connection_gives_a_clear_error() -> None:
         port = s.getsockname()[1]  # bound but not listening: connections are refused
         assert socket.socket().connect_ex(("127.0.0.1", port)) != 0
     with pytest.raises(BackendError, match="cannot reach the LLM server .* is it running"):
-        _openai(f"http://127.0.0.1:{port}/v1").answer(QUESTION, PASSAGES, ARTICLES)
+        _openai(f"http://127.0.0.1:{port}/v1").answer(prepared_for(QUESTION, PASSAGES), ARTICLES)
 
 
 def test_configuration_errors_say_what_to_set(tmp_path: Path) -> None:
@@ -110,7 +111,7 @@ def test_configuration_errors_say_what_to_set(tmp_path: Path) -> None:
 
 def test_smollm2_answer_is_grounded(llama_server: Any, grounded: Any) -> None:
     before = llama_server.requests()
-    answer = _openai(llama_server.url).answer(QUESTION, PASSAGES, ARTICLES)
+    answer = _openai(llama_server.url).answer(prepared_for(QUESTION, PASSAGES), ARTICLES)
     assert llama_server.requests() == before + 1  # the log really counts model calls
     assert answer.backend in {"openai", "extractive"}  # extractive when nothing held up
     grounded(answer)
@@ -118,7 +119,7 @@ def test_smollm2_answer_is_grounded(llama_server: Any, grounded: Any) -> None:
 
 
 def test_smollm2_streams_deltas_then_the_checked_answer(llama_server: Any, grounded: Any) -> None:
-    items = list(_openai(llama_server.url).stream(QUESTION, PASSAGES, ARTICLES))
+    items = list(_openai(llama_server.url).stream(prepared_for(QUESTION, PASSAGES), ARTICLES))
     *deltas, final = items
     assert deltas and all(isinstance(d, str) for d in deltas)
     assert isinstance(final, Answer)
@@ -129,10 +130,10 @@ def test_smollm2_streams_deltas_then_the_checked_answer(llama_server: Any, groun
 
 def test_local_backend_runs_smollm2_in_process(smollm2_path: Path, grounded: Any) -> None:
     synth = LocalSynthesizer(Settings(backend="local", llm_path=str(smollm2_path)))
-    answer = synth.answer(QUESTION, PASSAGES, ARTICLES)
+    answer = synth.answer(prepared_for(QUESTION, PASSAGES), ARTICLES)
     assert answer.backend in {"local", "extractive"}
     grounded(answer)
-    *deltas, final = list(synth.stream(QUESTION, PASSAGES, ARTICLES))
+    *deltas, final = list(synth.stream(prepared_for(QUESTION, PASSAGES), ARTICLES))
     assert isinstance(final, Answer) and "".join(deltas) == final.text
 
 
@@ -148,7 +149,7 @@ def test_stream_never_shows_an_unsupported_sentence(tmp_path: Path) -> None:
             yield from (text[i : i + 4] for i in range(0, len(text), 4))
 
     synth = Scripted(Settings(backend="openai", llm_url="http://127.0.0.1:9/v1"))
-    *deltas, final = list(synth.stream(QUESTION, PASSAGES, ARTICLES))
+    *deltas, final = list(synth.stream(prepared_for(QUESTION, PASSAGES), ARTICLES))
     assert "2014" not in "".join(deltas)
     assert (
         "".join(deltas)
