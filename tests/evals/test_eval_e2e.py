@@ -51,7 +51,7 @@ def test_seeds_suite_json_report_and_shipped_floors(seeds_run: tuple[int, str, P
     for name in ("report.md", "report.json", "metrics_by_category.png", "latency.png"):
         assert (report / name).stat().st_size > 0
     full = json.loads((report / "report.json").read_text())
-    assert len(full["cases"]) == d["n"]
+    assert len(full["cases"]) == sum(v["n"] for v in d["splits"].values())  # both splits
     assert (report / "metrics_by_category.png").read_bytes()[:4] == b"\x89PNG"
 
 
