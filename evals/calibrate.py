@@ -241,6 +241,20 @@ class Calibrator:
             if i % 200 == 0 or i == len(self.items):
                 stderr(f"  {what}: {i}/{len(self.items)}")
 
+    def _decided(self, item: Item) -> tuple[prep.Gathered, list[Any], list[Any], float | None,
+                                            Features]:
+        """An item through the fitted steps so far: evidence, candidates, P(Yes), and the
+        ``answerable`` model's features."""
+        engine = self.engines[item.source]
+        g = self._gathered(item)
+        evidence = prep.ranked_evidence(g, self.models)
+        ranked = typed.rank(prep.candidates_of(engine.parts, g, evidence),
+                            self.models.get("candidate"))
+        yes = prep.yes_probability(engine.parts, g, evidence, self.models)
+        feats = answerable_features(g.query, g.sentences, evidence, ranked,
+                                    engine.retriever.lexical_index().df, yes)
+        return g, evidence, ranked, yes, feats
+
     def _set(self, name: str, model: Model, figures: dict[str, Any]) -> None:
         figures.pop("_cv_pred", None)
         self.figures[name] = figures
@@ -318,14 +332,7 @@ class Calibrator:
         xs, ys, gs, src = [], [], [], []
 
         def one(item: Item) -> None:
-            engine = self.engines[item.source]
-            g = self._gathered(item)
-            evidence = prep.ranked_evidence(g, self.models)
-            ranked = typed.rank(prep.candidates_of(engine.parts, g, evidence),
-                                self.models.get("candidate"))
-            yes = prep.yes_probability(engine.parts, g, evidence, self.models)
-            xs.append(answerable_features(g.query, g.sentences, evidence, ranked,
-                                          engine.retriever.lexical_index().df, yes))
+            xs.append(self._decided(item)[4])
             ys.append(item.answerable)
             gs.append(item.key)
             src.append(item.source)
@@ -366,13 +373,7 @@ class Calibrator:
             if not item.answerable:
                 return
             engine = self.engines[item.source]
-            g = self._gathered(item)
-            evidence = prep.ranked_evidence(g, self.models)
-            ranked = typed.rank(prep.candidates_of(engine.parts, g, evidence),
-                                self.models.get("candidate"))
-            yes = prep.yes_probability(engine.parts, g, evidence, self.models)
-            feats = answerable_features(g.query, g.sentences, evidence, ranked,
-                                        engine.retriever.lexical_index().df, yes)
+            g, evidence, ranked, yes, feats = self._decided(item)
             p = float(self.models.fitted["answerable"].prob(feats)[0])
             if p < self.thresholds["refuse_below"]:
                 return  # refused: no answer to be sure of
