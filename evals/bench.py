@@ -239,7 +239,7 @@ def w_index(cache_root: Path, corpus: str, limit: int, fresh: int) -> dict[str, 
     base = cache_root / f"{name}-{sha[:12]}"
     if fresh:
         (base / "complete.json").unlink(missing_ok=True)  # cached_home rebuilds it from scratch
-    emb = get_embedder()
+    emb = get_embedder(_settings(base))  # the instance the indexer below will use
     embed, seq_lens, counting = emb.embed, [], [0.0]
 
     def counted(texts: list[str], batch_size: int = 32) -> Any:
@@ -272,7 +272,7 @@ def w_cold(home: Path, question: str) -> dict[str, Any]:
     """Process start to first answer: imports, store open, model load, one answer."""
     from rag.engine import Engine
 
-    ans = Engine(_settings(home), auto_index=False).answer(question)
+    ans = Engine(_settings(home)).answer(question)
     return {"done_at": time.time(), "cpu_s": _cpu_s(), "rss_mb": _rss_mb(),
             "refused": ans.refused}
 
@@ -290,7 +290,7 @@ def w_answer(home: Path, corpus: str, n: int) -> dict[str, Any]:
     """``answer(q)`` on an open engine, each question asked once; warmed up on another one."""
     from rag.engine import Engine
 
-    eng = Engine(_settings(home), auto_index=False)
+    eng = Engine(_settings(home))
     eng.answer(warmup_question(corpus))
     stages: dict[str, list[float]] = {}
 
@@ -307,7 +307,7 @@ def w_retrieve(home: Path, corpus: str, n: int) -> dict[str, Any]:
     """``retrieve(q, k=top_k)`` in a process of its own: the same questions, fresh here too."""
     from rag.engine import Engine
 
-    eng = Engine(_settings(home), auto_index=False)
+    eng = Engine(_settings(home))
     k = eng.settings.top_k
     eng.retrieve(warmup_question(corpus), k=k)
     ms = _timed(lambda q: eng.retrieve(q, k=k), questions(corpus, n or None))
@@ -315,9 +315,11 @@ def w_retrieve(home: Path, corpus: str, n: int) -> dict[str, Any]:
 
 
 def _baseline_embed() -> Any:
-    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
-
     from rag.embeddings import model_path
+    from rag.settings import offline_env
+
+    offline_env()
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
     return HuggingFaceEmbedding(model_name=str(model_path()), device="cpu")
 
@@ -393,8 +395,8 @@ def w_scale(home: Path, n: int, source: str) -> dict[str, Any]:
     got = src.chunks.get(include=["embeddings", "documents"])
     base_vecs = np.asarray(got["embeddings"], dtype=np.float32)
     base_txt = [" ".join(t.split()[:60]) for t in got["documents"]]
-    emb = get_embedder()
     settings = _settings(home)
+    emb = get_embedder(settings)
     store = Store(settings, create=True, embed_model=emb.name, dim=emb.dim)
     t0 = time.perf_counter()
     per_article, all_chunks, batch = 10, [], []

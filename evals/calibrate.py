@@ -417,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from evals import multihop, runner
 
-    engines = {"seeds": Engine(eval_settings(_seed_home(CACHE, stderr)), auto_index=False,
+    engines = {"seeds": Engine(eval_settings(_seed_home(CACHE, stderr)),
                                models=Models())}
     items = seed_items(None)
     if not args.no_multihop:
@@ -426,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         home = runner.cached_home(CACHE, "multihop", sha, eval_settings(CACHE / "unused"),
                                   lambda s: multihop.index_corpus(multihop.load_corpus(data), s),
                                   stderr)
-        engines["multihop"] = Engine(eval_settings(home), auto_index=False, models=Models())
+        engines["multihop"] = Engine(eval_settings(home), models=Models())
         items += multihop_items(args.limit)
     cal = Calibrator(items, engines)
     start = STAGES.index(args.from_stage)

@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _seeds(args: argparse.Namespace, log: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     from evals import runner
+    from index import index_bundled
     from rag import Engine
 
     cases = [c for c in runner.load_cases(args.cases)
@@ -109,7 +110,7 @@ def _seeds(args: argparse.Namespace, log: Any) -> tuple[dict[str, Any], list[dic
         home = args.home
     else:
         home = _seed_home(args.cache_dir, log)
-    engine = Engine(runner.eval_settings(home))
+    engine = Engine(runner.eval_settings(home), on_empty=index_bundled)
     results = runner.run_seeds(engine, cases, log=None if args.quiet else log)
     rows = []
     for r in results:
@@ -136,6 +137,7 @@ def _seed_home(cache_root: Path, log: Any) -> Path:
 
 def _multihop(args: argparse.Namespace, log: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     from evals import multihop, runner
+    from index import index_bundled
     from rag import Engine
 
     data: Path = args.data
@@ -149,7 +151,7 @@ def _multihop(args: argparse.Namespace, log: Any) -> tuple[dict[str, Any], list[
         args.cache_dir, "multihop", corpus_sha, settings,
         lambda s: multihop.index_corpus(multihop.load_corpus(data), s), log,
     )
-    engine = Engine(runner.eval_settings(home))
+    engine = Engine(runner.eval_settings(home), on_empty=index_bundled)
     results = multihop.run_multihop(engine, questions, log=None if args.quiet else log)
     summary = multihop.summarize_multihop(results)
     summary["corpus_sha256"] = corpus_sha

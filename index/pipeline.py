@@ -7,6 +7,7 @@ cleaning, is skipped with a line saying what is wrong and what to do; the others
 from __future__ import annotations
 
 import hashlib
+import logging
 import shutil
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
@@ -39,6 +40,8 @@ from rag.sentences import SentenceIndex, build_sentences, sentences_dir
 from rag.settings import DEFAULT_COLLECTION, Settings
 from rag.store import Staged, Store, index_lock, new_generation, publish_generation, store_error
 from rag.types import Article, Chunk
+
+log = logging.getLogger(__name__)
 
 # Texts embedded per call: the bar moves every few seconds even inside one long article.
 EMBED_BATCH = 32
@@ -143,6 +146,17 @@ def index_paths(paths: Sequence[Path], settings: Settings,
     return replace(report, skipped=tuple(skipped))
 
 
+def index_bundled(settings: Settings) -> None:
+    """Fill an empty local store with the articles of ``settings.articles_dir`` (the bundled
+    ones by default): the ``on_empty`` hook the CLI, the page and ``rag.answer()`` give the
+    engine. Nothing happens against a Chroma server or without that folder."""
+    if settings.chroma_url or not settings.articles_dir.is_dir():
+        return
+    report = index_paths([settings.articles_dir], settings)
+    for line in report.lines():  # a file that could not be indexed is never skipped silently
+        log.warning("indexing %s: %s", settings.articles_dir, line)
+
+
 def index_documents(docs: Iterable[SourceDoc], settings: Settings,
                     progress: bool | ProgressFn = False, rebuild: bool = False) -> IndexReport:
     """Clean, de-duplicate, chunk, embed and upsert ``docs``; idempotent by content.
@@ -174,7 +188,7 @@ def index_documents(docs: Iterable[SourceDoc], settings: Settings,
         return IndexReport(total_articles=n_articles, total_chunks=n_chunks,
                            skipped=tuple(skipped), warnings=tuple(warnings))
     paths = {a.doc_id: a.source_path for a in incoming}
-    get_embedder()  # load the model before taking the lock
+    get_embedder(settings)  # load the model before taking the lock
     tell(IndexProgress(PREPARING, current="opening the index"))
     with index_lock(settings):
         if rebuild and settings.chroma_url:
@@ -204,7 +218,7 @@ def _index(incoming: list[Article], settings: Settings, tell: ProgressFn,
            cache: Path) -> IndexReport:
     """One indexing run into the store of ``settings`` (the caller holds the index lock);
     ``cache`` is where near-duplicate signatures are kept between runs."""
-    emb = get_embedder()
+    emb = get_embedder(settings)
     store = Store(settings, create=True, embed_model=emb.name, dim=emb.dim)
     existing = store.articles(max_age=0)
     incoming_ids = {a.doc_id for a in incoming}
@@ -250,7 +264,7 @@ def _index(incoming: list[Article], settings: Settings, tell: ProgressFn,
     try:
         # store.settings.home: the live generation's folder (rag.store.live_home)
         build_lexical(chunks, store.settings.home, fingerprint, settings.collection)
-        _sentence_vectors(store.articles(max_age=0), store.settings.home, settings.collection,
+        _sentence_vectors(store.articles(max_age=0), store.settings.home, settings,
                           fingerprint)
         store.commit(fingerprint)
     except StoreError:
@@ -299,7 +313,7 @@ def _write(store: Store, articles: list[Article], settings: Settings, tell: Prog
            group_chunks: int = 256) -> int:
     """Chunk, embed and store ``articles``, a group of several at a time: one store round trip
     per ~``group_chunks`` chunks instead of per article. Progress counts chunks embedded."""
-    emb = get_embedder()
+    emb = get_embedder(settings)
     if articles:
         tell(IndexProgress(PREPARING, current="loading the embedding model"))
         emb.model  # noqa: B018 - loads here, so the bar's first step is not the model load
@@ -369,16 +383,16 @@ def _annotated(articles: list[Article], batch: int = 32) -> Iterator[Article]:
             yield replace(art, annotation=ann)
 
 
-def _sentence_vectors(articles: dict[str, Article], home: Path, collection: str,
+def _sentence_vectors(articles: dict[str, Article], home: Path, settings: Settings,
                       fingerprint: str) -> None:
     """Embed the sentences of new and changed articles and save every article's vectors
     beside the lexical index, under the run's fingerprint."""
-    folder = sentences_dir(home, collection)
+    folder = sentences_dir(home, settings.collection)
     try:
         previous: SentenceIndex | None = SentenceIndex.load(folder)
     except (FileNotFoundError, ValueError, KeyError, OSError):
         previous = None
-    build_sentences(articles, get_embedder().embed, fingerprint, previous).save(folder)
+    build_sentences(articles, get_embedder(settings).embed, fingerprint, previous).save(folder)
 
 
 def embed_text(title: str, text: str) -> str:

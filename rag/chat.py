@@ -183,10 +183,10 @@ class Chat:
         history: Sequence[Turn] = (),
     ) -> None:
         if engine is None:
-            from rag.engine import Engine
+            from rag.engine import Engine, default_on_empty
             from rag.settings import Settings
 
-            engine = Engine(settings or Settings.from_env())
+            engine = Engine(settings or Settings.from_env(), on_empty=default_on_empty())
         self.engine = engine
         self.settings: Settings = settings or engine.settings
         self.backend = backend or self.settings.backend

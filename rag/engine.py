@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -21,9 +20,13 @@ from rag.settings import MAX_QUESTION_CHARS, Settings, check_k
 from rag.store import Store
 from rag.types import Answer, Article, Citation, Passage
 
-log = logging.getLogger(__name__)
-
 REFUSAL = "The articles do not answer this question."
+
+OnEmpty = Callable[[Settings], None]
+"""What an engine calls when its store is missing or empty, before opening it again (e.g.
+``index.index_bundled``: index the bundled articles). rag/ never imports index/: the caller
+passes it in."""
+ON_EMPTY_GROUP = "rag.on_empty"  # the entry point the installed index package registers
 
 
 def check_question(question: object) -> str:
@@ -43,11 +46,11 @@ def check_question(question: object) -> str:
 class Engine:
     """Answers questions from one store. Thread-safe; open it once and reuse it."""
 
-    def __init__(self, settings: Settings | None = None, *, auto_index: bool = True,
+    def __init__(self, settings: Settings | None = None, *, on_empty: OnEmpty | None = None,
                  models: Models | None = None) -> None:
         self.settings = settings or Settings.from_env()
-        self.auto_index = auto_index
-        self.embedder = get_embedder()
+        self.on_empty = on_empty
+        self.embedder = get_embedder(self.settings)
         self.models = models or shipped()
         self._store: Store | None = None
         self._retriever: Retriever | None = None
@@ -70,22 +73,14 @@ class Engine:
     def _open(self) -> Store:
         try:
             store = Store(self.settings, embed_model=self.embedder.name, dim=self.embedder.dim)
-            if store.chunk_count() or not self._can_auto_index():
+            if store.chunk_count() or self.on_empty is None:
                 return store
         except IndexNotFound:
-            if not self._can_auto_index():
+            if self.on_empty is None:
                 raise
-        # First use with an empty RAG_HOME: index the bundled articles.
-        from index import index_paths
-
-        report = index_paths([self.settings.articles_dir], self.settings)
-        for line in report.lines():  # a file that could not be indexed is never skipped silently
-            log.warning("indexing %s: %s", self.settings.articles_dir, line)
+        # First use with an empty store: the caller's hook fills it (or decides not to).
+        self.on_empty(self.settings)
         return Store(self.settings, embed_model=self.embedder.name, dim=self.embedder.dim)
-
-    def _can_auto_index(self) -> bool:
-        return (self.auto_index and not self.settings.chroma_url
-                and self.settings.articles_dir.is_dir())
 
     @property
     def retriever(self) -> Retriever:
@@ -206,12 +201,27 @@ _default: Engine | None = None
 _default_lock = threading.Lock()
 
 
+def default_on_empty() -> OnEmpty | None:
+    """The installed indexer's hook for an empty store: the ``rag.on_empty`` entry point
+    (``index:index_bundled`` in this distribution), None when no indexer is installed.
+
+    Found by name so that rag/ does not import index/; what ``answer()`` and a ``Chat``
+    without an engine use."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ON_EMPTY_GROUP):
+        hook: OnEmpty = ep.load()
+        return hook
+    return None
+
+
 def get_engine() -> Engine:
-    """The shared engine for the environment's settings (read once)."""
+    """The shared engine for the environment's settings (read once); an empty store is
+    filled with the bundled articles on first use (``default_on_empty``)."""
     global _default
     with _default_lock:
         if _default is None:
-            _default = Engine(Settings.from_env())
+            _default = Engine(Settings.from_env(), on_empty=default_on_empty())
         return _default
 
 

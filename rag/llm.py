@@ -115,7 +115,8 @@ class LLMSynthesizer:
         """
         question, passages = prepared.query.text, list(prepared.passages)
         used = passages[:PROMPT_PASSAGES]
-        embed = _memo_embed()  # a sentence is checked again with every later one: embed once
+        # A sentence is checked again with every later one: embed once.
+        embed = _memo_embed(self.settings)
         t0 = perf_counter()
         draft, shown = "", ""
         for delta in self._generate_stream(build_messages(question, used), MAX_ANSWER_TOKENS):
@@ -147,6 +148,8 @@ class LLMSynthesizer:
         timings: dict[str, float],
         embed: Any = None,
     ) -> Answer:
+        from rag.embeddings import get_embedder
+
         t0 = perf_counter()
         answer = ground(
             prepared.query.text,
@@ -156,7 +159,7 @@ class LLMSynthesizer:
             backend=self.name,
             fallback=lambda: self._extractive(prepared, articles),
             timings=timings,
-            embed=embed,
+            embed=embed or get_embedder(self.settings).embed,
         )
         return _with_timing(answer, "ground_ms", (perf_counter() - t0) * 1000)
 
@@ -176,10 +179,10 @@ def _complete_sentences(draft: str) -> str:
     return " ".join(sentences[:-1])
 
 
-def _memo_embed() -> Any:
+def _memo_embed(settings: Settings) -> Any:
     from rag.embeddings import get_embedder
 
-    model = get_embedder()
+    model = get_embedder(settings)
     seen: dict[str, Any] = {}
 
     def embed(texts: list[str]) -> Any:

@@ -66,7 +66,6 @@ class Query:
     pairs: frozenset[tuple[str, str]] = frozenset()  # adjacent terms, in the question's order
     clauses: tuple[str, ...] = ()  # parts that different articles may answer
     sources: frozenset[str] = frozenset()  # doc_ids of the articles the question names
-    corrections: tuple[tuple[str, str], ...] = ()  # (as asked, as corrected)
 
     @property
     def typed(self) -> bool:
@@ -152,7 +151,6 @@ def analyze(question: str, df: Mapping[str, int] | None = None,
         verb=stem(fold(verb.lemma_)) if verb is not None and verb.pos_ == "VERB" else "",
         pairs=frozenset(zip(seq, seq[1:])),
         clauses=tuple(question_clauses(q) or question_parts(q)),
-        corrections=tuple(fixes.items()),
     )
 
 

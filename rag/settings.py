@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rag.errors import ConfigError
@@ -45,15 +45,21 @@ def check_collection(name: object) -> str:
     return name
 
 
-def _offline_env() -> None:
-    """Never let a library reach a model hub or phone home."""
+EMBED_MODELS = ("sentence-transformers/all-MiniLM-L6-v2",)  # shipped in a wheel: offline
+EMBED_BACKENDS = ("onnx", "torch")
+
+
+def offline_env() -> None:
+    """Never let a library reach a model hub or phone home: called just before the code that
+    loads such a library (the embedding model, the Chroma client), not at import."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-_offline_env()
+def _user_cache() -> Path:
+    return Path.home() / ".cache"
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,9 @@ class Settings:
     collection: str = DEFAULT_COLLECTION
     chroma_url: str | None = None
     chroma_token: str | None = None
-    embed_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    embed_model: str = EMBED_MODELS[0]  # the only one shipped; the store records it
+    embed_backend: str = "onnx"  # "onnx" (fast start) or "torch" (the reference): same vectors
+    cache_dir: Path = field(default_factory=_user_cache)  # derived model files (ONNX export)
     chunk_tokens: int = 200  # under MiniLM's 256 word pieces, leaving room for title + date
     top_k: int = 10  # passages read per question (the MultiHop-RAG metrics are @10)
     backend: str = "extractive"
@@ -81,7 +89,7 @@ class Settings:
         return int(self.max_file_mb * 2**20)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         e = os.environ if env is None else env
         d = cls()
         return cls(
@@ -89,6 +97,10 @@ class Settings:
             collection=check_collection(e.get("RAG_COLLECTION") or d.collection),
             chroma_url=e.get("RAG_CHROMA_URL") or None,
             chroma_token=e.get("RAG_CHROMA_TOKEN") or None,
+            embed_model=_choice(e, "RAG_EMBED_MODEL", EMBED_MODELS, d.embed_model),
+            embed_backend=_choice(e, "RAG_EMBED_BACKEND", EMBED_BACKENDS, d.embed_backend,
+                                  fold=True),
+            cache_dir=Path(e["XDG_CACHE_HOME"]) if e.get("XDG_CACHE_HOME") else d.cache_dir,
             top_k=check_k(e.get("RAG_TOP_K", d.top_k)),
             backend=e.get("RAG_BACKEND", d.backend),
             llm_url=e.get("RAG_LLM_URL") or None,
@@ -102,6 +114,19 @@ class Settings:
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str,
+            fold: bool = False) -> str:
+    """One of ``allowed`` from the environment, or a ``ConfigError`` that lists them."""
+    raw = (env.get(name) or "").strip()
+    value = raw.lower() if fold else raw
+    if not value:
+        return default
+    if value not in allowed:
+        raise ConfigError(f"{name}={raw!r} is not available here; choose one of: "
+                          f"{', '.join(allowed)}")
+    return value
 
 
 def _positive(env: Mapping[str, str], name: str, default: float) -> float:

@@ -32,7 +32,7 @@ import numpy as np
 
 from rag.errors import EmbeddingMismatch, IndexNotFound, StoreError
 from rag.nlp import Annotation
-from rag.settings import Settings
+from rag.settings import Settings, offline_env
 from rag.types import Article, Chunk
 
 SCHEMA = 1
@@ -198,7 +198,7 @@ _checked: set[str] = set()  # stores whose files passed check_files in this proc
 
 def _client(settings: Settings, create: bool) -> Any:
     """A Chroma client for ``settings``: server when a URL is set, else embedded."""
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    offline_env()  # Chroma: no telemetry
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -467,11 +467,6 @@ class Store:
         return str((self.chunks.metadata or {}).get("fingerprint", ""))
 
     # ---- writes (callers hold the index lock) -------------------------------------------
-
-    def put_article(self, article: Article, chunks: Sequence[Chunk],
-                    embeddings: np.ndarray) -> None:
-        """Replace ``article``'s chunks with ``chunks``, then write its record (the commit)."""
-        self.put_articles([(article, chunks, embeddings)])
 
     def put_articles(self, items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray]]) -> None:
         """Several articles in a few round trips: every chunk first, then every record (the

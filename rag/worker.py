@@ -12,7 +12,6 @@ reopened whenever the store's fingerprint changes (every committed indexing run)
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -22,13 +21,15 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from rag.settings import offline_env
+
 SEARCH_TIMEOUT = 30.0  # seconds for one search (a healthy one takes milliseconds)
 START_TIMEOUT = 120.0  # importing chromadb and opening the store in a fresh child
 
 
 def _serve(conn: Connection, path: str, collection: str) -> None:  # pragma: no cover - child
     """The child: open the collection, then answer ``(op, payload)`` messages until told."""
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    offline_env()  # Chroma: no telemetry
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     import chromadb
     from chromadb.api.client import SharedSystemClient

@@ -55,7 +55,7 @@ def indexed_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def engine(indexed_home: Path) -> Engine:
     """An engine over ``indexed_home``; it never re-indexes on its own."""
-    return Engine(settings_for(indexed_home), auto_index=False)
+    return Engine(settings_for(indexed_home))
 
 
 @pytest.fixture()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from index import IndexReport
+from index import IndexReport, index_bundled
 from index.manage import ReindexReport, RemoveReport
 from rag.backends import configured_backends
 from rag.chat import Chat, Turn
@@ -121,7 +121,7 @@ class Service:
             if engine is None:
                 # Only the default collection fills itself with the bundled articles.
                 engine = Engine(self.settings_for(name),
-                                auto_index=name == DEFAULT_COLLECTION)
+                                on_empty=index_bundled if name == DEFAULT_COLLECTION else None)
                 self._engines[name] = engine
             return engine
 

@@ -48,7 +48,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Engine:
                       published=date, source=source)
             for k, (title, date, source, body) in STORY.items()]
     index_documents(docs, settings_for(home))
-    return Engine(settings_for(home), auto_index=False)
+    return Engine(settings_for(home))
 
 
 @pytest.mark.xfail(strict=True, reason="issue 12 open: the fitted answerable model refuses "

@@ -89,7 +89,7 @@ def test_near_duplicates_keep_one_copy_with_provenance(indexed_home: Path) -> No
     assert "003_5868e0cb99ad3839" in arts and "004_b0e8c07438467e07" not in arts
     assert arts["003_5868e0cb99ad3839"].also_published_as == ("004_b0e8c07438467e07",)
     assert all(c.doc_id != "004_b0e8c07438467e07" for c, _ in store.iter_chunks())
-    docs = Engine(settings_for(indexed_home), auto_index=False).documents()
+    docs = Engine(settings_for(indexed_home)).documents()
     row = next(d for d in docs if d["doc_id"] == "003_5868e0cb99ad3839")
     assert row["also_published_as"] == ["004_b0e8c07438467e07"] and row["chunks"] > 0
 
@@ -172,7 +172,7 @@ def test_nothing_to_index_changes_nothing_even_with_rebuild(indexed_home: Path,
 
 
 def test_a_citation_into_a_pdf_names_its_page(messy_home: Path) -> None:
-    engine = Engine(settings_for(messy_home), auto_index=False)
+    engine = Engine(settings_for(messy_home))
     arts = engine.articles()
     pdf = arts["harbour-annual-report"]
     assert [p for _, p in pdf.pages] == [1, 2]

@@ -43,7 +43,7 @@ def test_remove_leaves_no_orphan_chunk_and_updates_bm25(home: Path, tmp_path: Pa
     assert all(c.doc_id != "lake" for c, _ in store.iter_chunks())  # no orphan chunk
     bm25 = LexicalIndex.load(lexical_dir(home))
     assert not bm25.search("Skarvik", 3) and bm25.fingerprint == store.fingerprint()
-    assert "lake" not in Engine(settings, auto_index=False).articles()
+    assert "lake" not in Engine(settings).articles()
     with pytest.raises(DocumentNotFound):
         remove_documents(["lake"], settings)
 
@@ -101,13 +101,13 @@ def test_collections_are_separate_indexes(home: Path, tmp_path: Path) -> None:
     assert lexical_dir(home, "lab").is_dir() and lexical_dir(home).is_dir()
     index_paths([lake], lab, rebuild=True)  # a rebuild of one collection keeps the others
     assert len(Store(settings_for(home)).articles()) == 4
-    ans = Engine(lab, auto_index=False).answer("When did the Skarvik make its last crossing?")
+    ans = Engine(lab).answer("When did the Skarvik make its last crossing?")
     assert not ans.refused and ans.citations[0].doc_id == "lake"
     # The rebuild was swapped in as a new generation (issue 17) that carries the other
     # collection over, BM25 included; rebuilding that one keeps "lab" in turn.
     live = live_home(home)
     assert live != home and lexical_dir(live).is_dir() and lexical_dir(live, "lab").is_dir()
-    default = Engine(settings_for(home), auto_index=False)
+    default = Engine(settings_for(home))
     assert not default.answer("Who is Matthew Miller?").refused
     index_paths([ARTICLES], settings_for(home), rebuild=True)
     assert live_home(home) != live and set(Store(lab).articles()) == {"lake"}

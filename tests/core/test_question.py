@@ -54,8 +54,8 @@ def test_names_options_counts_and_years() -> None:
 def test_a_misspelt_word_is_corrected_to_a_collection_word() -> None:
     speller = Speller({"peskov": 5, "embassy": 9, "kremlin": 4}, frozenset({"said"}))
     q = analyze("What did Peskof say about the embasy?", {"peskov": 1}, speller)
-    assert dict(q.corrections) == {"peskof": "peskov", "embasy": "embassy"}
     assert "peskov" in q.terms and "Peskov" in q.search
+    assert "embassy" in q.search and "Peskof" not in q.search and "embasy" not in q.search
     assert speller.correct("x" * 100_000) is None  # bounded: a pasted blob is left alone
 
 

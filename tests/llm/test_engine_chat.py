@@ -34,7 +34,7 @@ def engine(rag_home: Path, llama_server: Any) -> Engine:
     settings = Settings.from_env().with_(
         home=rag_home, backend="openai", llm_url=llama_server.url, llm_timeout=120.0
     )
-    return Engine(settings, auto_index=False)
+    return Engine(settings)
 
 
 def test_off_corpus_question_is_refused_without_a_model_call(

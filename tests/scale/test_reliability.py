@@ -130,7 +130,7 @@ def test_16_threads_answer_while_another_process_indexes(tmp_path: Path) -> None
     settings = settings_at(tmp_path / "home")
     index_paths([ARTICLES], settings)
     src = write_corpus(tmp_path / "src", 25)
-    engine = Engine(settings, auto_index=False)
+    engine = Engine(settings)
     questions = ["when did the US warn Russia?", "Who claimed responsibility for the attack?",
                  "How many people died in the concert hall attack?",
                  "What is the capital of France?"]

@@ -36,9 +36,9 @@ def test_index_and_answer_through_the_server(served) -> None:  # noqa: ANN001
     settings, report = served
     assert report.total_articles == 4 and report.total_chunks > 0
     assert Store(settings).chunk_count() == report.total_chunks
-    ans = Engine(settings, auto_index=False).answer("when did the US warn Russia?")
+    ans = Engine(settings).answer("when did the US warn Russia?")
     assert not ans.refused and ans.citations
-    arts = Engine(settings, auto_index=False).articles()
+    arts = Engine(settings).articles()
     for c in ans.citations:
         assert arts[c.doc_id].text[c.start : c.end] == c.quote
     assert "March 7" in ans.text
@@ -89,7 +89,7 @@ def test_server_gone_mid_session_is_a_clear_error(chroma_server: str, tmp_path: 
     with auth_proxy(chroma_server, token) as url:
         settings = server_settings(url, tmp_path, token=token)
         index_paths([ARTICLES], settings)
-        engine = Engine(settings, auto_index=False)
+        engine = Engine(settings)
         assert engine.answer("when did the US warn Russia?").citations
     with pytest.raises(StoreError, match="Chroma server"):
         engine.answer("Who claimed responsibility for the attack?")
@@ -100,7 +100,7 @@ def test_bearer_token_is_sent(chroma_server: str, tmp_path: Path) -> None:
         good = server_settings(url, tmp_path / "a", token="tok-123")
         report = index_paths([ARTICLES], good)
         assert report.total_chunks > 0
-        assert Engine(good, auto_index=False).answer("when did the US warn Russia?").citations
+        assert Engine(good).answer("when did the US warn Russia?").citations
         bad = good.with_(chroma_token="wrong")
         with pytest.raises(StoreError, match="token|401|Unauthorized"):
             Store(bad)

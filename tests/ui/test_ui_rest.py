@@ -37,7 +37,7 @@ def python_engine(ui_server: Any) -> Any:
     """The Python API on the same RAG_HOME, for comparing answers."""
     from rag.engine import Engine
 
-    return Engine(Settings.from_env().with_(home=ui_server.home), auto_index=False)
+    return Engine(Settings.from_env().with_(home=ui_server.home))
 
 
 def test_health_is_cheap_and_ok(ui_server: Any) -> None:
