@@ -91,8 +91,11 @@ screenshots: install-dev browser
 	RAG_DOCS_SHOTS=1 $(PY) -m pytest -q tests/ui/test_ui_features.py
 	cp docs/screenshots/conversations.png docs/screenshot.png
 
+# Style, types (strict on rag/ and index/) and the layers of docs/architecture.md.
 lint: install-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf .rag .eval-cache reports artifacts .pytest_cache

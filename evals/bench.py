@@ -240,7 +240,8 @@ def w_index(cache_root: Path, corpus: str, limit: int, fresh: int) -> dict[str, 
     if fresh:
         (base / "complete.json").unlink(missing_ok=True)  # cached_home rebuilds it from scratch
     emb = get_embedder(_settings(base))  # the instance the indexer below will use
-    embed, seq_lens, counting = emb.embed, [], [0.0]
+    seq_lens: list[int] = []
+    embed, counting = emb.embed, [0.0]
 
     def counted(texts: list[str], batch_size: int = 32) -> Any:
         t = time.perf_counter()
@@ -434,7 +435,11 @@ def w_scale(home: Path, n: int, source: str) -> dict[str, Any]:
     qvecs = emb.embed(qs)
     for q in qs[:3]:
         retriever.retrieve(q, k=8)
-    dense = [t for v in qvecs for t in _timed(lambda _q, v=v: store.query(v, 50), [""])]
+
+    def search(v: Any) -> Callable[[str], object]:  # v: one query vector
+        return lambda _q: store.query(v, 50)
+
+    dense = [t for v in qvecs for t in _timed(search(v), [""])]
     lexical = _timed(lambda q: retriever.lexical_index().search(q, 50), qs)
     hybrid = _timed(lambda q: retriever.retrieve(q, k=8), qs)
     return {"chunks": store.chunk_count(), "insert_s": build_s, "bm25_build_s": lex_s,

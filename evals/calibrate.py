@@ -261,7 +261,8 @@ class Calibrator:
         self.models = Models({**self.models.fitted, name: model}, dict(self.thresholds))
 
     def sentence(self) -> None:
-        xs, ys, gs = [], [], []
+        xs, gs = [], []
+        ys: list[bool] = []
 
         def one(item: Item) -> None:
             g = self._gathered(item)
@@ -275,7 +276,8 @@ class Calibrator:
         self._set("sentence", *fit("sentence", _stack(xs), ys, gs))
 
     def candidate(self) -> None:
-        xs, ys, gs = [], [], []
+        xs, gs = [], []
+        ys: list[bool] = []
 
         def one(item: Item) -> None:
             if not item.answerable or item.yes is not None:

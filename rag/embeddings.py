@@ -277,14 +277,18 @@ def llama_embedding(embedder: Embedder | None = None) -> Any:
     emb = embedder or get_embedder()
 
     class _MiniLM(BaseEmbedding):
+        # numpy's tolist() is typed Any: the annotated names say what it holds.
         def _get_query_embedding(self, query: str) -> list[float]:
-            return emb.embed([query])[0].tolist()
+            vec: list[float] = emb.embed([query])[0].tolist()
+            return vec
 
         def _get_text_embedding(self, text: str) -> list[float]:
-            return emb.embed([text])[0].tolist()
+            vec: list[float] = emb.embed([text])[0].tolist()
+            return vec
 
         def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-            return emb.embed(texts).tolist()
+            vecs: list[list[float]] = emb.embed(texts).tolist()
+            return vecs
 
         async def _aget_query_embedding(self, query: str) -> list[float]:
             return self._get_query_embedding(query)

@@ -162,15 +162,15 @@ class Engine:
                          passages=prepared.passages)
             yield ans.text
         else:
-            ans = None
+            written: Answer | None = None
             for item in synth.stream(prepared, self.articles()):
                 if isinstance(item, Answer):
-                    ans = item
+                    written = item
                 else:
                     yield item
-            assert ans is not None
-            ans = replace(ans, confidence=decision.confidence, passages=prepared.passages,
-                          citations=with_pages(ans.citations, self.articles()))
+            assert written is not None
+            ans = replace(written, confidence=decision.confidence, passages=prepared.passages,
+                          citations=with_pages(written.citations, self.articles()))
         timings = dict(prepared.timings)
         timings["total_ms"] = (time.perf_counter() - t0) * 1000
         yield replace(ans, timings={**ans.timings, **timings})

@@ -204,7 +204,7 @@ def _best_sentences(evidence: Sequence[Evidence], per_part: bool = False,
 
         for part in query_parts:
             pt = set(terms(part))
-            ev = max(evidence[:10], key=lambda e, pt=pt: (len(pt & set(terms(e.text))), e.score))
+            ev = max(evidence[:10], key=lambda e: (len(pt & set(terms(e.text))), e.score))
             if ev not in chosen and len(chosen) < MAX_QUOTES:
                 chosen.append(ev)
         return tuple(chosen)

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -100,6 +101,7 @@ class LexicalIndex:
         self.fingerprint = fingerprint
         self.df = df  # chunks containing each term: idf weights for sentence scoring
         self.words = words or {}  # folded words as written, with counts: spelling correction
+        self._model: Any = None  # bm25s.BM25 (untyped), kept to be saved: only after build()
 
     def idf(self, term: str) -> float:
         """Smoothed inverse document frequency; unseen terms weigh the most."""
@@ -142,9 +144,8 @@ class LexicalIndex:
         tmp = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        model = getattr(self, "_model", None)
-        if model is not None:
-            model.save(str(tmp / "bm25"))
+        if self._model is not None:
+            self._model.save(str(tmp / "bm25"))
         with open(tmp / "chunks.json", "w", encoding="utf-8") as f:
             json.dump({"fingerprint": self.fingerprint, "analyzer": ANALYZER, "df": self.df,
                        "words": self.words,

@@ -20,6 +20,7 @@ from rag.grounding import ground, split_draft
 from rag.types import Answer
 
 if TYPE_CHECKING:
+    from rag.extractive import ExtractiveSynthesizer
     from rag.prepare import Prepared
     from rag.settings import Settings
     from rag.types import Article, Passage
@@ -83,7 +84,7 @@ class LLMSynthesizer:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._fallback: Any = None
+        self._fallback: ExtractiveSynthesizer | None = None
 
     # A backend implements these two; they raise BackendError with a message saying what to do.
     def _generate(self, messages: list[Message], max_tokens: int) -> str:
@@ -327,7 +328,7 @@ class LocalSynthesizer(LLMSynthesizer):
                 low.llama_model_default_params = params
                 try:
                     self._llama = Llama(
-                        model_path=self.settings.llm_path,
+                        model_path=str(self.settings.llm_path),  # checked in __init__
                         n_ctx=CONTEXT_WINDOW,
                         n_threads=max(1, min(4, os.cpu_count() or 1)),
                         verbose=False,

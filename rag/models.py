@@ -73,7 +73,8 @@ class Linear:
         """P(positive) for each row."""
         if not len(x):
             return np.zeros(0, dtype=np.float32)
-        return 1.0 / (1.0 + np.exp(-np.clip(self.logit(x), -30, 30)))
+        p: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(self.logit(x), -30, 30)))
+        return p
 
     def to_json(self) -> dict[str, Any]:
         return {"features": list(self.features), "mean": [round(v, 6) for v in self.mean],
@@ -128,7 +129,8 @@ class Trees:
     def prob(self, x: Features) -> np.ndarray:
         if not len(x):
             return np.zeros(0, dtype=np.float32)
-        return 1.0 / (1.0 + np.exp(-np.clip(self.logit(x), -30, 30)))
+        p: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(self.logit(x), -30, 30)))
+        return p
 
     def _arrays(self) -> list[tuple[np.ndarray, ...]]:
         cached = self.__dict__.get("_np")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Any
 
 # Sentence boundaries: pysbd's word lists and rules, in one fast pass. Measured on 150
 # MultiHop-RAG articles (2-core CPU): pysbd itself takes ~65 ms per article (minutes per
@@ -125,7 +126,7 @@ _VARIANTS = {
 
 
 @lru_cache(maxsize=1)
-def _stemmer() -> object:
+def _stemmer() -> Any:  # PyStemmer's Stemmer (no type information): a boundary
     import Stemmer
 
     return Stemmer.Stemmer("english")
@@ -137,7 +138,7 @@ def stem(word: str) -> str:
     if word.endswith(("'s", "’s")):
         word = word[:-2]
     word = _VARIANTS.get(word, word)
-    return _stemmer().stemWord(word)  # type: ignore[attr-defined]
+    return str(_stemmer().stemWord(word))
 
 
 def terms(text: str, keep_stopwords: bool = False) -> list[str]:

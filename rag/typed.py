@@ -139,7 +139,7 @@ def gather(query: Query, evidence: Sequence[Evidence], articles: Mapping[str, Ar
         support: list[Evidence] = g["support"]  # type: ignore[assignment]
         ranks: list[int] = g["ranks"]  # type: ignore[assignment]
         ct = set(terms(text))
-        date: Resolved | None = g["date"]  # type: ignore[assignment]
+        date = g["date"]  # type: ignore[assignment]  # Resolved | None, as above
         label = str(g["label"])
         key_text = name_key(text)
         row = {
@@ -236,10 +236,7 @@ def _clause_best(query: Query, top: Sequence[Evidence]) -> list[Evidence]:
     clauses = [c for c in clauses if c]
     if len(clauses) < 2:
         return []
-    out = []
-    for c in clauses:
-        out.append(max(top, key=lambda ev, c=c: (len(c & set(terms(ev.text))), ev.score)))
-    return out
+    return [max(top, key=lambda ev: (len(c & set(terms(ev.text))), ev.score)) for c in clauses]
 
 
 def rank(found: Found, model: Model | None) -> list[Candidate]:

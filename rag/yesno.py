@@ -76,7 +76,7 @@ def features(query: Query, found: Sentences, evidence: Sequence[Evidence],
                 missing.append(max((idf(t) for t in content if t not in window), default=0.0)
                                / rare)
     best = top[0] if top else None
-    named = query.sources
+    sources = query.sources
     found_docs = {ev.doc_id for ev in top if ev.score >= 0.5}
     row = {
         "top": top[0].score if top else 0.0,
@@ -85,7 +85,7 @@ def features(query: Query, found: Sentences, evidence: Sequence[Evidence],
         "part_lex_mean": float(np.mean(lex)) if lex else 0.0,
         "part_dense_min": min(dense, default=0.0),
         "part_dense_mean": float(np.mean(dense)) if dense else 0.0,
-        "sources_found": len(named & found_docs) / len(named) if named else 1.0,
+        "sources_found": len(sources & found_docs) / len(sources) if sources else 1.0,
         "negation_differs": float(best is not None and bool(_NEGATION.search(query.text))
                                   != bool(_NEGATION.search(best.text))),
         "figure_differs": _figure_differs(query, best),
@@ -145,7 +145,7 @@ def order_holds(query: Query, top: Sequence[Evidence], articles: Mapping[str, Ar
         st = set(terms(side))
         if not st:
             return 0.0
-        ev = max(top, key=lambda e, st=st: (len(st & set(terms(
+        ev = max(top, key=lambda e: (len(st & set(terms(
             f"{e.passage.title} {e.passage.source} {e.text}"))), e.score))
         pub = articles[ev.doc_id].published if ev.doc_id in articles else None
         if not pub:

@@ -86,7 +86,7 @@ def guarded_h11(header_timeout: float, max_header_bytes: int) -> type:
             if self.scope is scope_then and not self.transport.is_closing():
                 self.transport.close()  # no complete request head in time
 
-        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
             self._arm()
 
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             log_level="warning",
-            http=guarded_h11(server.read_timeout, server.max_header_bytes),  # type: ignore[arg-type]
+            http=guarded_h11(server.read_timeout, server.max_header_bytes),
             limit_concurrency=1000,  # beyond this many connections: 503, not memory growth
             timeout_keep_alive=5,
             timeout_graceful_shutdown=10,  # a stop ends the server even if a question hangs
