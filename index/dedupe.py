@@ -145,7 +145,7 @@ def group_duplicates(articles: Sequence[Article], new: Collection[str] | None = 
         return sh[i]
 
     lsh = MinHashLSH(threshold=LSH_THRESHOLD, num_perm=NUM_PERM)
-    sigs: list[Any] = []
+    sigs: list[Any] = []  # Any: datasketch MinHash
     for i, a in enumerate(articles):
         key = a.content_hash or f"text:{zlib.crc32(a.text.encode())}"
         if key not in cache:

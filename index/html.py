@@ -68,7 +68,7 @@ def strip_site(title: str, site: str) -> str:
     return title
 
 
-def visible_tree(raw: str) -> Any:
+def visible_tree(raw: str) -> Any:  # Any: an lxml element
     """The page as an lxml tree, stylesheets applied and invisible elements removed."""
     import lxml.html
     from lxml.etree import ParserError
@@ -97,7 +97,7 @@ def _inline_css(raw: str) -> str:
         return raw
 
 
-def _drop(el: Any) -> None:
+def _drop(el: Any) -> None:  # Any: an lxml element
     """Remove ``el`` but keep the text that follows it (its tail)."""
     parent = el.getparent()
     if parent is None:
@@ -112,7 +112,7 @@ def _drop(el: Any) -> None:
     parent.remove(el)
 
 
-def _drop_hidden(el: Any, background: tuple[float, float, float] | None,
+def _drop_hidden(el: Any, background: tuple[float, float, float] | None,  # Any: an lxml element
                  color: tuple[float, float, float] | None) -> None:
     """Walk the tree top-down with the inherited colours; remove what nobody can see.
 
@@ -135,7 +135,7 @@ def _drop_hidden(el: Any, background: tuple[float, float, float] | None,
         _drop_hidden(child, bg, fg)
 
 
-def _hidden(el: Any, style: dict[str, str]) -> bool:
+def _hidden(el: Any, style: dict[str, str]) -> bool:  # Any: an lxml element
     if el.get("hidden") is not None or el.get("aria-hidden", "").strip().lower() == "true":
         return True
     if el.tag == "input" and el.get("type", "").lower() == "hidden":

@@ -202,7 +202,7 @@ def read_docx(data: bytes, name: str) -> Paged:
     return Paged(text=text, page_starts=starts, title=title)
 
 
-def _style_name(doc: Any, ppr: Any) -> str:
+def _style_name(doc: Any, ppr: Any) -> str:  # Any: python-docx objects
     from docx.enum.style import WD_STYLE_TYPE
     from docx.oxml.ns import qn
 

@@ -101,7 +101,7 @@ class IndexReport:
                 + (f"; near-duplicates folded: {dup}" if dup else "")
                 + (f"; near-duplicates kept apart, they disagree: {apart}" if apart else ""))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:  # Any: JSON
         """JSON-ready: counts, the summary, and one entry per problem file."""
         return {
             "indexed": self.indexed, "skipped": len(self.skipped),
@@ -298,7 +298,7 @@ def _totals(settings: Settings) -> tuple[int, int]:
         return 0, 0
 
 
-def _save_signatures(cache: Path, signatures: dict[str, Any],
+def _save_signatures(cache: Path, signatures: dict[str, Any],  # Any: MinHash
                      live: dict[str, Article]) -> None:
     """Keep the signatures of the stored articles for the next run (a cache: best effort)."""
     keep = {a.content_hash: signatures[a.content_hash] for a in live.values()

@@ -75,7 +75,7 @@ class TerminalProgress:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._bar: Any = None
+        self._bar: Any = None  # Any: a tqdm bar
         self._stage = ""
         self._logged = 0.0
 

@@ -57,7 +57,7 @@ class ConversationInfo:
     updated: float
     turns: int
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:  # Any: JSON
         return {"id": self.id, "title": self.title, "collection": self.collection,
                 "created": _iso(self.created), "updated": _iso(self.updated),
                 "turns": self.turns}
@@ -70,7 +70,7 @@ class Conversation:
     info: ConversationInfo
     turns: tuple[Turn, ...]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:  # Any: JSON
         return {**self.info.to_dict(),
                 "messages": [{"question": t.question, "standalone": t.standalone,
                               "answer": t.answer.to_dict()} for t in self.turns]}
@@ -89,7 +89,7 @@ def title_for(question: str) -> str:
     return q[: cut if cut > TITLE_CHARS // 2 else TITLE_CHARS - 1] + "…"
 
 
-def answer_from_dict(d: Mapping[str, Any]) -> Answer:
+def answer_from_dict(d: Mapping[str, Any]) -> Answer:  # Any: JSON
     """The ``Answer`` that ``Answer.to_dict()`` wrote."""
     cites = tuple(
         Citation(n=int(c["n"]), doc_id=c["doc_id"], title=c.get("title", ""),
@@ -147,7 +147,7 @@ class ConversationStore:
         """Conversations, the most recently used first (of one collection when given)."""
         sql = ("SELECT c.id, c.title, c.collection, c.created, c.updated, COUNT(t.seq) "
                "FROM conversations c LEFT JOIN turns t ON t.conversation_id = c.id ")
-        args: list[Any] = []
+        args: list[Any] = []  # Any: SQL parameters
         if collection is not None:
             sql += "WHERE c.collection = ? "
             args.append(collection)

@@ -68,7 +68,7 @@ class DocumentInfo:
     added: str | None
     also_published_as: tuple[str, ...]  # the file names of folded duplicate copies
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:  # Any: JSON
         return {"id": self.doc_id, "title": self.title, "file_name": self.file_name,
                 "source": self.source, "published": self.published, "passages": self.passages,
                 "added": self.added, "also_published_as": list(self.also_published_as)}
@@ -82,7 +82,7 @@ class DocumentDetail:
     text: str
     passages: tuple[Chunk, ...]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:  # Any: JSON
         return {**self.info.to_dict(), "text": self.text,
                 "passage_spans": [{"n": i, "start": c.start, "end": c.end}
                                   for i, c in enumerate(self.passages, 1)]}

@@ -162,10 +162,11 @@ def export_onnx(path: Path | None = None, reference: _Torch | None = None) -> Pa
     bert = AutoModel.from_pretrained(str(model_path())).eval()
 
     class _Hidden(torch.nn.Module):  # keyword call: the positional order changed across versions
-        def __init__(self, m: Any) -> None:
+        def __init__(self, m: Any) -> None:  # Any: a transformers model
             super().__init__()
             self.m = m
 
+        # Any: torch tensors in, a tensor out
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
             return self.m(input_ids=input_ids, attention_mask=attention_mask,
                           token_type_ids=token_type_ids).last_hidden_state
@@ -211,7 +212,7 @@ class Embedder:
         self._lock = threading.Lock()
 
     @cached_property
-    def tokenizer(self) -> Any:
+    def tokenizer(self) -> Any:  # Any: tokenizers.Tokenizer
         offline_env()
         from tokenizers import Tokenizer
 
@@ -270,7 +271,7 @@ def get_embedder(settings: Settings | None = None) -> Embedder:
         return _embedders[key]
 
 
-def llama_embedding(embedder: Embedder | None = None) -> Any:
+def llama_embedding(embedder: Embedder | None = None) -> Any:  # Any: LlamaIndex's
     """The embedder as a LlamaIndex ``BaseEmbedding``, for LlamaIndex retrievers."""
     from llama_index.core.embeddings import BaseEmbedding
 

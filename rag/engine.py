@@ -115,7 +115,7 @@ class Engine:
         """The indexed articles by doc_id; citation offsets index into their ``text``."""
         return self.store.articles()
 
-    def documents(self) -> list[dict[str, Any]]:
+    def documents(self) -> list[dict[str, Any]]:  # Any: JSON
         """A listing of what is indexed: id, title, date, chunk count, duplicates folded in."""
         counts: dict[str, int] = {}
         for c in self.retriever.lexical_index().chunks:

@@ -20,7 +20,10 @@ from rag.grounding import ground, split_draft
 from rag.types import Answer
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from rag.extractive import ExtractiveSynthesizer
+    from rag.grounding import Embed
     from rag.prepare import Prepared
     from rag.settings import Settings
     from rag.types import Article, Passage
@@ -147,7 +150,7 @@ class LLMSynthesizer:
         draft: str,
         articles: Mapping[str, Article],
         timings: dict[str, float],
-        embed: Any = None,
+        embed: Embed | None = None,
     ) -> Answer:
         from rag.embeddings import get_embedder
 
@@ -180,15 +183,15 @@ def _complete_sentences(draft: str) -> str:
     return " ".join(sentences[:-1])
 
 
-def _memo_embed(settings: Settings) -> Any:
+def _memo_embed(settings: Settings) -> Embed:
+    import numpy as np
+
     from rag.embeddings import get_embedder
 
     model = get_embedder(settings)
-    seen: dict[str, Any] = {}
+    seen: dict[str, np.ndarray] = {}
 
-    def embed(texts: list[str]) -> Any:
-        import numpy as np
-
+    def embed(texts: list[str]) -> np.ndarray:
         todo = [t for t in dict.fromkeys(texts) if t not in seen]
         if todo:
             seen.update(zip(todo, model.embed(todo), strict=True))
@@ -256,7 +259,7 @@ class OpenAISynthesizer(LLMSynthesizer):
             max_retries=1,  # one retry for a blip; more multiplies the wait on a dead server
         )
 
-    def _messages(self, messages: list[Message]) -> list[Any]:
+    def _messages(self, messages: list[Message]) -> list[Any]:  # Any: LlamaIndex's
         return [self._message(role=role, content=content) for role, content in messages]
 
     def _fail(self, exc: Exception) -> BackendError:
@@ -306,10 +309,10 @@ class LocalSynthesizer(LLMSynthesizer):
             import llama_cpp  # noqa: F401
         except ImportError as e:
             raise BackendError(f"the local backend needs llama.cpp: {_INSTALL['local']}") from e
-        self._llama: Any = None
+        self._llama: Any = None  # Any: llama_cpp.Llama
         self._lock = threading.Lock()  # one llama.cpp context; calls must not interleave
 
-    def _model(self) -> Any:
+    def _model(self) -> Any:  # Any: llama_cpp.Llama
         if self._llama is None:
             import llama_cpp.llama_cpp as low
             from llama_cpp import Llama
@@ -319,7 +322,7 @@ class LocalSynthesizer(LLMSynthesizer):
             # CPU buffers by wrapping the default params for the duration of the load.
             default = low.llama_model_default_params
 
-            def params() -> Any:
+            def params() -> Any:  # Any: ctypes
                 p = default()
                 p.use_extra_bufts = False
                 return p
@@ -339,6 +342,7 @@ class LocalSynthesizer(LLMSynthesizer):
                     low.llama_model_default_params = default
         return self._llama
 
+    # Any: llama_cpp's completion dict, or an iterator of chunks when streaming
     def _call(self, messages: list[Message], max_tokens: int, stream: bool) -> Any:
         return self._model().create_chat_completion(
             messages=[{"role": r, "content": c} for r, c in messages],

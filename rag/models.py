@@ -76,13 +76,13 @@ class Linear:
         p: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(self.logit(x), -30, 30)))
         return p
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:  # Any: JSON
         return {"features": list(self.features), "mean": [round(v, 6) for v in self.mean],
                 "scale": [round(v, 6) for v in self.scale],
                 "coef": [round(v, 6) for v in self.coef], "intercept": round(self.intercept, 6)}
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Linear:
+    def from_json(cls, d: Mapping[str, Any]) -> Linear:  # Any: JSON
         return cls(tuple(d["features"]), tuple(map(float, d["mean"])),
                    tuple(map(float, d["scale"])), tuple(map(float, d["coef"])),
                    float(d["intercept"]))
@@ -141,14 +141,14 @@ class Trees:
             object.__setattr__(self, "_np", cached)  # derived once from the frozen fields
         return cached
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:  # Any: JSON
         return {"kind": "trees", "features": list(self.features), "base": round(self.base, 8),
                 "trees": [{"f": list(t.feature), "t": [round(v, 8) for v in t.threshold],
                            "l": list(t.left), "r": list(t.right),
                            "v": [round(v, 8) for v in t.value]} for t in self.trees]}
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Trees:
+    def from_json(cls, d: Mapping[str, Any]) -> Trees:  # Any: JSON
         return cls(tuple(d["features"]), float(d["base"]),
                    tuple(Tree(tuple(t["f"]), tuple(t["t"]), tuple(t["l"]), tuple(t["r"]),
                               tuple(t["v"])) for t in d["trees"]))
@@ -157,7 +157,7 @@ class Trees:
 Model = Linear | Trees
 
 
-def model_from_json(d: Mapping[str, Any]) -> Model:
+def model_from_json(d: Mapping[str, Any]) -> Model:  # Any: JSON
     return Trees.from_json(d) if d.get("kind") == "trees" else Linear.from_json(d)
 
 
@@ -184,7 +184,7 @@ class Models:
                            "thresholds": dict(sorted(self.thresholds.items()))}, sort_keys=True)
         return hashlib.sha256(body.encode()).hexdigest()[:16]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:  # Any: JSON
         return {"format": FORMAT, "fingerprint": self.fingerprint, "fitted_on": self.fitted_on,
                 "thresholds": {k: round(v, 6) for k, v in sorted(self.thresholds.items())},
                 "fitted": {k: v.to_json() for k, v in sorted(self.fitted.items())},

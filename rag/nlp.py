@@ -30,10 +30,10 @@ _PARAGRAPH = re.compile(r"[^\n]+")
 MAX_PIECE = 10_000
 
 _lock = threading.Lock()
-_nlp: Any = None
+_nlp: Any = None  # Any: a spaCy Language
 
 
-def model() -> Any:
+def model() -> Any:  # Any: spaCy's Language
     """The spaCy pipeline, loaded on first use."""
     global _nlp
     with _lock:
@@ -60,14 +60,14 @@ class Annotation:
     sentences: tuple[tuple[int, int], ...]
     mentions: tuple[Mention, ...]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:  # Any: JSON
         """A compact form for the store: flat offset lists."""
         return {"v": NLP_VERSION,
                 "s": [x for span in self.sentences for x in span],
                 "m": [[m.start, m.end, m.label] for m in self.mentions]}
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Annotation | None:
+    def from_json(cls, d: dict[str, Any]) -> Annotation | None:  # Any: JSON
         """The stored annotation, or None when another version of the model made it."""
         if d.get("v") != NLP_VERSION:
             return None
@@ -112,7 +112,7 @@ def _cut(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 
 @lru_cache(maxsize=4096)
-def parse(text: str) -> Any:
+def parse(text: str) -> Any:  # Any: a spaCy Doc
     """The full parse of a short text (a question): tokens with POS, dependencies, lemmas and
     entities. Cached: a question is analysed once however often it is asked."""
     return model()(text)

@@ -166,7 +166,7 @@ def _apply(text: str, fixes: Mapping[str, str]) -> str:
     return re.sub(r"[\w’']+", fix, text)
 
 
-def _kind(toks: list[Any]) -> tuple[str, str, int]:
+def _kind(toks: list[Any]) -> tuple[str, str, int]:  # Any: spaCy Tokens
     """(kind, head noun, index of the question word) from the tokens.
 
     A question is yes/no when an auxiliary opens its main clause (at the start, or after a
@@ -207,7 +207,7 @@ def _kind(toks: list[Any]) -> tuple[str, str, int]:
             "where": "where", "why": "why"}.get(word, "other"), "", wh
 
 
-def _options(toks: list[Any]) -> tuple[str, ...]:
+def _options(toks: list[Any]) -> tuple[str, ...]:  # Any: spaCy Tokens
     """"A or B": the two offered answers. After a colon or comma ("Which came first: A or
     B?", "…, Naryshkin or Peskov?") they are the text on either side of "or"; elsewhere the
     two conjuncts the parser joins ("consistent or inconsistent with X")."""
@@ -237,7 +237,7 @@ def _clean_option(s: str) -> str:
     return re.sub(r"^(?:the|The)\s+", "", s)
 
 
-def _names(doc: Any, wh_at: int) -> list[str]:
+def _names(doc: Any, wh_at: int) -> list[str]:  # Any: a spaCy Doc
     """The names a question is about: its entities (not dates or numbers) and proper nouns
     outside them. A capitalised first word ("Under", "Besides", "List") is a name only when
     the parser says it is one."""

@@ -52,11 +52,11 @@ class Retriever:
         self._checked = 0.0
         self._sentences_checked = 0.0
         self._lock = threading.Lock()
-        self._dense: Any = None
+        self._dense: Any = None  # Any: a LlamaIndex retriever
 
     # -- dense ---------------------------------------------------------------------------
 
-    def _llama_retriever(self, n: int) -> Any:
+    def _llama_retriever(self, n: int) -> Any:  # Any: LlamaIndex's
         """LlamaIndex's retriever over the Chroma collection, built once."""
         if self._dense is None:
             from llama_index.core import VectorStoreIndex

@@ -196,7 +196,7 @@ def check_files(home: Path, label: Path | None = None) -> None:
 _checked: set[str] = set()  # stores whose files passed check_files in this process
 
 
-def _client(settings: Settings, create: bool) -> Any:
+def _client(settings: Settings, create: bool) -> Any:  # Any: a Chroma client
     """A Chroma client for ``settings``: server when a URL is set, else embedded."""
     offline_env()  # Chroma: no telemetry
     import chromadb
@@ -262,16 +262,16 @@ class _Guarded:
     """A server collection whose transport failures surface as ``StoreError`` (with what to
     do) instead of an httpx traceback, wherever the call comes from (LlamaIndex included)."""
 
-    def __init__(self, collection: Any, settings: Settings) -> None:
+    def __init__(self, collection: Any, settings: Settings) -> None:  # Any: Chroma's
         self._c = collection
         self._settings = settings
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Any:  # Any: Chroma's
         attr = getattr(self._c, name)
         if not callable(attr):
             return attr
 
-        def call(*args: Any, **kwargs: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:  # Any: Chroma's
             try:
                 return attr(*args, **kwargs)
             except Exception as e:
@@ -301,13 +301,13 @@ def _os_message(e: OSError, home: Path) -> str:
     return f"cannot use {home}: {e}"
 
 
-def _meta(chunk: Chunk, content_hash: str) -> dict[str, Any]:
+def _meta(chunk: Chunk, content_hash: str) -> dict[str, Any]:  # Any: Chroma metadata
     return {"doc_id": chunk.doc_id, "start": chunk.start, "end": chunk.end, "title": chunk.title,
             "published": chunk.published or "", "content_hash": content_hash,
             "also_in": json.dumps(list(chunk.also_in)), "source": chunk.source}
 
 
-def _record_meta(article: Article) -> dict[str, Any]:
+def _record_meta(article: Article) -> dict[str, Any]:  # Any: Chroma metadata
     meta = {"title": article.title, "source_path": article.source_path,
             "published": article.published or "", "content_hash": article.content_hash,
             "also_published_as": json.dumps(list(article.also_published_as)),
@@ -318,18 +318,18 @@ def _record_meta(article: Article) -> dict[str, Any]:
     return meta
 
 
-def _annotation(meta: dict[str, Any]) -> Annotation | None:
+def _annotation(meta: dict[str, Any]) -> Annotation | None:  # Any: Chroma metadata
     """The stored annotation, or None when absent or made by another NLP version."""
     raw = meta.get("nlp")
     return Annotation.from_json(json.loads(raw)) if raw else None
 
 
-def _pages(m: dict[str, Any]) -> tuple[tuple[int, int], ...]:
+def _pages(m: dict[str, Any]) -> tuple[tuple[int, int], ...]:  # Any: Chroma metadata
     """An article record's page map: where each page begins in its text."""
     return tuple((int(at), int(page)) for at, page in json.loads(m.get("pages") or "[]"))
 
 
-def _chunk(cid: str, text: str, m: dict[str, Any]) -> Chunk:
+def _chunk(cid: str, text: str, m: dict[str, Any]) -> Chunk:  # Any: Chroma metadata
     return Chunk(chunk_id=cid, doc_id=m["doc_id"], text=text, start=int(m["start"]),
                  end=int(m["end"]), title=m.get("title", ""), published=m.get("published") or None,
                  also_in=tuple(json.loads(m.get("also_in") or "[]")), source=m.get("source", ""))
@@ -494,7 +494,7 @@ class Store:
         ids: list[str] = []
         vecs: list[np.ndarray] = []
         docs: list[str] = []
-        metas: list[dict[str, Any]] = []
+        metas: list[dict[str, Any]] = []  # Any: Chroma metadata
         records: list[tuple[Article, np.ndarray]] = []
         for article, chunks, embeddings in items:
             ids += [c.chunk_id for c in chunks]
@@ -545,7 +545,7 @@ class Store:
 
     # ---- one document (listing, opening, removing) ---------------------------------------
 
-    def records(self) -> dict[str, dict[str, Any]]:
+    def records(self) -> dict[str, dict[str, Any]]:  # Any: Chroma metadata
         """Every article record's metadata (title, source_path, published, added, ...)."""
         got = self.docs.get(include=["metadatas"])
         return {did: dict(m or {}) for did, m in zip(got["ids"], got["metadatas"])}

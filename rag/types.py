@@ -134,7 +134,7 @@ class Answer:
     short: str | None = None  # the short answer the text leads with: "Yes", "22 March 2024"
     passages: tuple[Passage, ...] = ()  # what answering read, best first
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:  # Any: JSON
         d = asdict(self)
         d["citations"] = [asdict(c) for c in self.citations]
         for c in d["citations"]:

@@ -12,16 +12,16 @@ reopened whenever the store's fingerprint changes (every committed indexing run)
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
-
-from rag.settings import offline_env
 
 SEARCH_TIMEOUT = 30.0  # seconds for one search (a healthy one takes milliseconds)
 START_TIMEOUT = 120.0  # importing chromadb and opening the store in a fresh child
@@ -29,13 +29,15 @@ START_TIMEOUT = 120.0  # importing chromadb and opening the store in a fresh chi
 
 def _serve(conn: Connection, path: str, collection: str) -> None:  # pragma: no cover - child
     """The child: open the collection, then answer ``(op, payload)`` messages until told."""
-    offline_env()  # Chroma: no telemetry
+    # No telemetry: the parent's Store set ANONYMIZED_TELEMETRY (rag.settings.offline_env)
+    # before starting us, and the client below is told so too. Nothing of rag/ is imported
+    # here: the child starts fast.
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     import chromadb
     from chromadb.api.client import SharedSystemClient
     from chromadb.config import Settings as ChromaSettings
 
-    def open_collection() -> Any:
+    def open_collection() -> Any:  # Any: a Chroma collection
         SharedSystemClient.clear_system_cache()  # drop the stale in-memory index
         client = chromadb.PersistentClient(
             path=path, settings=ChromaSettings(anonymized_telemetry=False))
@@ -75,7 +77,7 @@ class SearchWorker:
         self.fingerprint: str | None = None
         self.restarts = 0
         self.last_failure = ""  # how the last child ended: "died", "timeout" or "error"
-        self._proc: Any = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._lock = threading.Lock()
 
@@ -121,7 +123,7 @@ class SearchWorker:
 
     # -- calls ------------------------------------------------------------------------------
 
-    def _receive(self, timeout: float, what: str) -> Any:
+    def _receive(self, timeout: float, what: str) -> Any:  # Any: Chroma's result
         assert self._conn is not None and self._proc is not None
         try:
             ready = self._conn.poll(timeout)
@@ -161,7 +163,7 @@ class SearchWorker:
                          f"ended with {how} while {what}); rebuild it with "
                          "'rag index --rebuild'. Other questions keep being answered.")
 
-    def query(self, fingerprint: str, **kwargs: Any) -> Any:
+    def query(self, fingerprint: str, **kwargs: Any) -> Any:  # Any: Chroma's
         """``collection.query(**kwargs)`` in the child, reopened first if the store changed.
 
         A child found dead is replaced and the search tried once more: one that died between
@@ -177,7 +179,7 @@ class SearchWorker:
                 raise
             return self._query(fingerprint, kwargs)
 
-    def _query(self, fingerprint: str, kwargs: dict[str, Any]) -> Any:
+    def _query(self, fingerprint: str, kwargs: dict[str, Any]) -> Any:  # Any: Chroma's
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:
                 self._stop()
@@ -196,9 +198,7 @@ class SearchWorker:
             return self._receive(SEARCH_TIMEOUT, "searching")
 
 
-def _suppress_timeout() -> Any:
-    import contextlib
-
+def _suppress_timeout() -> contextlib.suppress:
     return contextlib.suppress(subprocess.TimeoutExpired)
 
 
@@ -221,19 +221,20 @@ class IsolatedCollection:
 
     LlamaIndex's ``ChromaVectorStore`` takes this in place of the collection."""
 
-    def __init__(self, collection: Any, worker: SearchWorker, fingerprint: Any) -> None:
+    def __init__(self, collection: Any, worker: SearchWorker,  # Any: a Chroma collection
+                 fingerprint: Callable[[], str]) -> None:
         self._c = collection
         self._worker = worker
-        self._fingerprint = fingerprint  # a callable: the store's current fingerprint
+        self._fingerprint = fingerprint  # the store's current fingerprint
 
-    def query(self, **kwargs: Any) -> Any:
+    def query(self, **kwargs: Any) -> Any:  # Any: Chroma's
         for key in ("query_embeddings",):
             value = kwargs.get(key)
             if value is not None and hasattr(value, "tolist"):
                 kwargs[key] = value.tolist()
         return self._worker.query(self._fingerprint(), **kwargs)
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Any:  # Any: Chroma's
         return getattr(self._c, name)
 
 

@@ -1,0 +1,67 @@
+"""The edges between the packages (issue 13): rag/ is filled by a hook it is given, never by
+importing index/; Settings is the one reader of the environment. `make lint` checks the import
+layers themselves (lint-imports) and the types (mypy)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from rag import Engine, IndexNotFound, Settings
+from rag.errors import ConfigError
+
+RAG = Path(__file__).resolve().parents[2] / "rag"
+
+
+def test_the_installed_indexer_is_the_default_hook() -> None:
+    from index import index_bundled
+    from rag.engine import default_on_empty
+
+    assert default_on_empty() is index_bundled  # the 'rag.on_empty' entry point
+
+
+def test_an_empty_store_calls_the_hook_the_engine_was_given(tmp_path: Path) -> None:
+    settings = Settings().with_(home=tmp_path / "home", articles_dir=tmp_path / "none")
+    calls: list[Settings] = []
+    with pytest.raises(IndexNotFound):  # the hook indexed nothing: the store is still missing
+        _ = Engine(settings, on_empty=calls.append).store
+    assert calls == [settings]
+    with pytest.raises(IndexNotFound):  # no hook: no indexing
+        _ = Engine(settings).store
+
+
+def test_the_bundled_hook_leaves_a_server_alone(tmp_path: Path) -> None:
+    from index import index_bundled
+
+    index_bundled(Settings().with_(home=tmp_path, chroma_url="http://127.0.0.1:9"))
+    index_bundled(Settings().with_(home=tmp_path, articles_dir=tmp_path / "none"))
+    assert not any(tmp_path.iterdir())
+
+
+def test_settings_hold_the_embedding_configuration() -> None:
+    s = Settings.from_env({"RAG_EMBED_BACKEND": "Torch", "XDG_CACHE_HOME": "/tmp/c"})
+    assert (s.embed_backend, s.cache_dir) == ("torch", Path("/tmp/c"))
+    assert Settings.from_env({}).embed_backend == "onnx"
+    with pytest.raises(ConfigError, match="RAG_EMBED_BACKEND"):
+        Settings.from_env({"RAG_EMBED_BACKEND": "cuda"})
+    with pytest.raises(ConfigError, match="RAG_EMBED_MODEL"):
+        Settings.from_env({"RAG_EMBED_MODEL": "bert-base-uncased"})
+
+
+def test_the_embedder_follows_the_settings() -> None:
+    from rag.embeddings import get_embedder, onnx_path
+
+    a = get_embedder(Settings().with_(embed_backend="torch", cache_dir=Path("/tmp/c")))
+    assert a.requested == "torch" and a.cache == Path("/tmp/c")
+    assert get_embedder(Settings().with_(embed_backend="torch", cache_dir=Path("/tmp/c"))) is a
+    assert get_embedder(Settings()) is not a
+    assert onnx_path(Path("/tmp/c")).parent == Path("/tmp/c/rag-cited")
+
+
+def test_only_settings_reads_the_environment() -> None:
+    readers = [f"{p.name}:{n}" for p in sorted(RAG.glob("*.py")) if p.name != "settings.py"
+               for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+               if re.search(r"os\.environ|getenv\(", line)]
+    assert readers == []
