@@ -39,9 +39,12 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evals import EVALS_DIR, MULTIHOP_DIR
+
+if TYPE_CHECKING:
+    from rag import Settings
 
 CORPORA = ("seeds", "multihop")
 QUICK_ARTICLES = 40  # --quick --corpus multihop indexes the first 40 articles only
@@ -72,7 +75,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
-def _settings(home: Path) -> Any:
+def _settings(home: Path) -> Settings:
     from evals.runner import eval_settings
 
     return eval_settings(home)
@@ -116,7 +119,7 @@ def warmup_question(corpus: str) -> str:
     return next(q for q in train if q not in dev)
 
 
-def _multihop_docs(limit: int | None) -> list[dict[str, Any]]:
+def _multihop_docs(limit: int | None) -> list[dict[str, Any]]:  # Any: JSON
     """The MultiHop-RAG articles through :func:`evals.multihop.load_corpus` (first ``limit``)."""
     from evals import multihop
 
@@ -141,7 +144,7 @@ def _corpus_key(corpus: str, limit: int | None) -> tuple[str, str]:
     return "seeds", sha256_files(_article_files())
 
 
-def _build(corpus: str, limit: int | None) -> Callable[[Any], object]:
+def _build(corpus: str, limit: int | None) -> Callable[[Any], object]:  # Any: a Settings or a path
     if corpus == "multihop":
         from evals import multihop
 
@@ -153,7 +156,7 @@ def _build(corpus: str, limit: int | None) -> Callable[[Any], object]:
 
 # ---- the machine's limit ---------------------------------------------------------------------
 
-def model_flops(seq_lens: Sequence[int]) -> tuple[float, dict[str, Any]]:
+def model_flops(seq_lens: Sequence[int]) -> tuple[float, dict[str, Any]]:  # Any: JSON
     """Multiply-add FLOPs of the embedder's forward passes over sequences of ``seq_lens`` tokens
     (padding not counted). Per layer a token costs 2 x (4 d^2 + 2 d f) in the Q, K, V, output and
     feed-forward matmuls, and 4 n d in attention (Q K^T and A V over a sequence of n):
@@ -184,7 +187,7 @@ def _best_rate(fn: Callable[[], object], ops: float, budget_s: float) -> float:
 
 
 def gemm_rates(budget_s: float = 1.0, m: int = 4096, k: int = 384, n: int = 1536
-               ) -> dict[str, Any]:
+               ) -> dict[str, Any]:  # Any: JSON
     """GEMM rates on this CPU in GFLOP/s (int8: GOP/s), on the shape of MiniLM's feed-forward
     matmul (a batch of 32 sequences of 128 tokens, 384 -> 1536), all cores, best of repeats."""
     import numpy as np
@@ -193,12 +196,13 @@ def gemm_rates(budget_s: float = 1.0, m: int = 4096, k: int = 384, n: int = 1536
     ops = 2.0 * m * k * n
     a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n),
                                                                               dtype=np.float32)
-    out: dict[str, Any] = {"shape": [m, k, n],
+    out: dict[str, Any] = {"shape": [m, k, n],  # Any: JSON
                            "numpy_fp32_gflops": _best_rate(lambda: a @ b, ops, budget_s) / 1e9}
     try:
         import onnxruntime as ort
         from onnx import TensorProto, helper, numpy_helper
 
+        # Any: onnxruntime objects
         def session(op: str, a_type: int, b_arr: Any, y_type: int) -> Any:
             graph = helper.make_graph(
                 [helper.make_node(op, ["A", "B"], ["Y"])], "gemm",
@@ -229,7 +233,7 @@ def gemm_rates(budget_s: float = 1.0, m: int = 4096, k: int = 384, n: int = 1536
 
 # ---- workers (each runs in its own process and prints one JSON line) ------------------------
 
-def w_index(cache_root: Path, corpus: str, limit: int, fresh: int) -> dict[str, Any]:
+def w_index(cache_root: Path, corpus: str, limit: int, fresh: int) -> dict[str, Any]:  # Any: JSON
     """Our ingestion into the cached store (``fresh``: rebuilt even when cached), counting the
     word pieces the embedder reads. The caller times the whole process."""
     from evals.runner import cached_home
@@ -243,17 +247,17 @@ def w_index(cache_root: Path, corpus: str, limit: int, fresh: int) -> dict[str, 
     seq_lens: list[int] = []
     embed, counting = emb.embed, [0.0]
 
-    def counted(texts: list[str], batch_size: int = 32) -> Any:
+    def counted(texts: list[str], batch_size: int = 32) -> Any:  # Any: numpy arrays
         t = time.perf_counter()
         seq_lens.extend(min(n + 2, MAX_TOKENS) for n in emb.count_tokens(list(texts)))
         counting[0] += time.perf_counter() - t
         return embed(texts, batch_size)
 
     emb.embed = counted  # type: ignore[method-assign]
-    built: dict[str, Any] = {}
+    built: dict[str, Any] = {}  # Any: JSON
     build = _build(corpus, limit or None)
 
-    def timed(s: Any) -> object:
+    def timed(s: Any) -> object:  # Any: a Settings
         t = time.perf_counter()
         report = build(s)
         built["build_s"] = time.perf_counter() - t - counting[0]
@@ -269,7 +273,7 @@ def w_index(cache_root: Path, corpus: str, limit: int, fresh: int) -> dict[str, 
             "embed_backend": emb.backend, "done_at": time.time()}
 
 
-def w_cold(home: Path, question: str) -> dict[str, Any]:
+def w_cold(home: Path, question: str) -> dict[str, Any]:  # Any: JSON
     """Process start to first answer: imports, store open, model load, one answer."""
     from rag.engine import Engine
 
@@ -287,7 +291,7 @@ def _timed(fn: Callable[[str], object], qs: Sequence[str]) -> list[float]:
     return out
 
 
-def w_answer(home: Path, corpus: str, n: int) -> dict[str, Any]:
+def w_answer(home: Path, corpus: str, n: int) -> dict[str, Any]:  # Any: JSON
     """``answer(q)`` on an open engine, each question asked once; warmed up on another one."""
     from rag.engine import Engine
 
@@ -304,7 +308,7 @@ def w_answer(home: Path, corpus: str, n: int) -> dict[str, Any]:
             "embed_backend": eng.embedder.backend}
 
 
-def w_retrieve(home: Path, corpus: str, n: int) -> dict[str, Any]:
+def w_retrieve(home: Path, corpus: str, n: int) -> dict[str, Any]:  # Any: JSON
     """``retrieve(q, k=top_k)`` in a process of its own: the same questions, fresh here too."""
     from rag.engine import Engine
 
@@ -315,7 +319,7 @@ def w_retrieve(home: Path, corpus: str, n: int) -> dict[str, Any]:
     return {"retrieve_ms": ms, "rss_mb": _rss_mb()}
 
 
-def _baseline_embed() -> Any:
+def _baseline_embed() -> Any:  # Any: LlamaIndex's HuggingFaceEmbedding
     from rag.embeddings import model_path
     from rag.settings import offline_env
 
@@ -325,7 +329,7 @@ def _baseline_embed() -> Any:
     return HuggingFaceEmbedding(model_name=str(model_path()), device="cpu")
 
 
-def _baseline_store(path: Path) -> Any:
+def _baseline_store(path: Path) -> Any:  # Any: LlamaIndex's ChromaVectorStore
     import chromadb
     from llama_index.core import StorageContext
     from llama_index.vector_stores.chroma import ChromaVectorStore
@@ -335,7 +339,7 @@ def _baseline_store(path: Path) -> Any:
     return vs, StorageContext.from_defaults(vector_store=vs)
 
 
-def w_baseline_index(home: Path, corpus: str, limit: int) -> dict[str, Any]:
+def w_baseline_index(home: Path, corpus: str, limit: int) -> dict[str, Any]:  # Any: JSON
     """The same corpus the way the LlamaIndex starter does it, into an empty ``home``."""
     from llama_index.core import Document, SimpleDirectoryReader, VectorStoreIndex
 
@@ -351,7 +355,7 @@ def w_baseline_index(home: Path, corpus: str, limit: int) -> dict[str, Any]:
             "build_s": time.perf_counter() - t, "rss_mb": _rss_mb(), "done_at": time.time()}
 
 
-def w_baseline_cold(home: Path, question: str) -> dict[str, Any]:
+def w_baseline_cold(home: Path, question: str) -> dict[str, Any]:  # Any: JSON
     """Process start to first retrieval for the baseline."""
     from llama_index.core import VectorStoreIndex
 
@@ -361,7 +365,7 @@ def w_baseline_cold(home: Path, question: str) -> dict[str, Any]:
     return {"done_at": time.time(), "cpu_s": _cpu_s(), "rss_mb": _rss_mb()}
 
 
-def w_baseline_retrieve(home: Path, corpus: str, n: int) -> dict[str, Any]:
+def w_baseline_retrieve(home: Path, corpus: str, n: int) -> dict[str, Any]:  # Any: JSON
     from llama_index.core import VectorStoreIndex
 
     vs, _ = _baseline_store(home)
@@ -372,11 +376,11 @@ def w_baseline_retrieve(home: Path, corpus: str, n: int) -> dict[str, Any]:
     return {"retrieve_ms": ms, "rss_mb": _rss_mb()}
 
 
-def w_gemm(budget_s: str) -> dict[str, Any]:
+def w_gemm(budget_s: str) -> dict[str, Any]:  # Any: JSON
     return gemm_rates(float(budget_s))
 
 
-def w_scale(home: Path, n: int, source: str) -> dict[str, Any]:
+def w_scale(home: Path, n: int, source: str) -> dict[str, Any]:  # Any: JSON
     """Query latency over ``n`` synthetic chunks in a real store (Chroma HNSW + BM25).
 
     Vectors are real chunk embeddings (from ``source``, an indexed store) plus noise,
@@ -448,20 +452,20 @@ def w_scale(home: Path, n: int, source: str) -> dict[str, Any]:
             "rss_mb": _rss_mb()}
 
 
-WORKERS: dict[str, Callable[..., dict[str, Any]]] = {
+WORKERS: dict[str, Callable[..., dict[str, Any]]] = {  # Any: JSON
     "index": w_index, "cold": w_cold, "answer": w_answer, "retrieve": w_retrieve,
     "baseline-index": w_baseline_index, "baseline-cold": w_baseline_cold,
     "baseline-retrieve": w_baseline_retrieve, "gemm": w_gemm, "scale": w_scale,
 }
 
 
-def _worker_args(name: str, rest: list[str]) -> list[Any]:
+def _worker_args(name: str, rest: list[str]) -> list[Any]:  # Any: command-line values
     if name == "gemm":
         return rest
     return [Path(rest[0]), *(int(x) if x.isdigit() else x for x in rest[1:])]
 
 
-def _run(name: str, *args: object, timeout: float | None = 3600) -> dict[str, Any]:
+def _run(name: str, *args: object, timeout: float | None = 3600) -> dict[str, Any]:  # Any: JSON
     """Run one worker in a fresh interpreter; its last stdout line is its JSON result.
     ``wall_s``: from launching the interpreter to the worker's ``done_at``."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
@@ -474,7 +478,7 @@ def _run(name: str, *args: object, timeout: float | None = 3600) -> dict[str, An
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"bench worker {name} failed ({proc.returncode}):\n"
                            f"{proc.stderr[-2000:]}")
-    out: dict[str, Any] = json.loads(lines[-1])
+    out: dict[str, Any] = json.loads(lines[-1])  # Any: JSON
     if "done_at" in out:
         out["wall_s"] = out.pop("done_at") - started
     return out
@@ -484,14 +488,14 @@ def _run(name: str, *args: object, timeout: float | None = 3600) -> dict[str, An
 
 def run(corpus: str, n_questions: int | None, *, quick: bool, reuse_index: bool,
         cache_root: Path, scale_sizes: Sequence[int] = (),
-        log: Callable[[str], None] = _log) -> dict[str, Any]:
+        log: Callable[[str], None] = _log) -> dict[str, Any]:  # Any: JSON
     limit = QUICK_ARTICLES if quick and corpus == "multihop" else 0
     if n_questions is None:
         n_questions = 10 if quick else 100 if corpus == "multihop" else None
     qs = questions(corpus, n_questions)
     cold_runs = 1 if quick else 3
     load_start = [round(x, 2) for x in os.getloadavg()]
-    res: dict[str, Any] = {
+    res: dict[str, Any] = {  # Any: JSON
         "date": date.today().isoformat(), "corpus": corpus, "quick": quick,
         "articles_limit": limit or None, "n_questions": len(qs), "split": "dev",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
@@ -550,7 +554,7 @@ def run(corpus: str, n_questions: int | None, *, quick: bool, reuse_index: bool,
     log("baseline: LlamaIndex VectorStoreIndex over Chroma, HuggingFaceEmbedding")
     bhome = cache_root / f"bench-baseline-{name}-{sha[:12]}"
     marker = bhome.parent / f"{bhome.name}.complete"
-    bix: dict[str, Any] | None = None
+    bix: dict[str, Any] | None = None  # Any: JSON
     if not (reuse_index and marker.exists()):
         marker.unlink(missing_ok=True)
         shutil.rmtree(bhome, ignore_errors=True)
@@ -569,7 +573,7 @@ def run(corpus: str, n_questions: int | None, *, quick: bool, reuse_index: bool,
     res["baseline_peak_rss_mb"] = max(c["rss_mb"] for c in [*bcolds, bret, *([bix] if bix
                                                                               else [])])
 
-    scale: list[dict[str, Any]] = []
+    scale: list[dict[str, Any]] = []  # Any: JSON
     for n in scale_sizes:
         log(f"scale: {n:,} synthetic chunks")
         sdir = cache_root / f"bench-scale{n}"
@@ -608,7 +612,7 @@ def _f(x: float | None, fmt: str, unit: str = "") -> str:
     return "-" if x is None else f"{x:{fmt}}{unit}"
 
 
-def report(r: dict[str, Any]) -> str:
+def report(r: dict[str, Any]) -> str:  # Any: JSON
     """The text report: our figures, the baseline's, and ours / baseline."""
     rows = [
         ("answer p50 / p95", f"{_f(r['answer_p50_ms'], '.0f')} / "

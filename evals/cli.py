@@ -11,12 +11,15 @@ import dataclasses
 import datetime as dt
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from evals import CASES_PATH, MULTIHOP_DIR, THRESHOLDS_PATH
 
 DEFAULT_CACHE = Path(__file__).resolve().parent.parent / ".eval-cache"
+Log = Callable[[str], None]
+Outcome = tuple[dict[str, Any], list[dict[str, Any]]]  # Any: JSON (the summary, case rows)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failures else 0
 
 
-def _seeds(args: argparse.Namespace, log: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _seeds(args: argparse.Namespace, log: Log) -> Outcome:
     from evals import runner
     from index import index_bundled
     from rag import Engine
@@ -120,7 +123,7 @@ def _seeds(args: argparse.Namespace, log: Any) -> tuple[dict[str, Any], list[dic
     return runner.summarize_seeds(results), rows
 
 
-def _seed_home(cache_root: Path, log: Any) -> Path:
+def _seed_home(cache_root: Path, log: Log) -> Path:
     """The bundled articles, indexed once into a cached store keyed by their bytes."""
     from evals import runner
     from index import index_paths
@@ -135,7 +138,7 @@ def _seed_home(cache_root: Path, log: Any) -> Path:
     )
 
 
-def _multihop(args: argparse.Namespace, log: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _multihop(args: argparse.Namespace, log: Log) -> Outcome:
     from evals import multihop, runner
     from index import index_bundled
     from rag import Engine

@@ -24,7 +24,7 @@ from evals import metrics as m
 from evals.runner import RETRIEVE_K, by_split, passage_docs, used_passages
 
 if TYPE_CHECKING:
-    from rag import Engine, Settings
+    from rag import Answer, Engine, Passage, Settings
 
 NULL_TYPE = "null_query"
 _YES_NO = re.compile(r"^(yes|no)\.?$", re.IGNORECASE)
@@ -74,7 +74,7 @@ def verify_checksums(data_dir: Path) -> None:
             raise ValueError(f"{data_dir / name}: SHA256 mismatch (the benchmark was modified)")
 
 
-def load_corpus(data_dir: Path = MULTIHOP_DIR) -> list[dict[str, Any]]:
+def load_corpus(data_dir: Path = MULTIHOP_DIR) -> list[dict[str, Any]]:  # Any: JSON
     path = data_dir / "corpus.jsonl"
     return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
 
@@ -116,7 +116,7 @@ def select(questions: Sequence[Question], limit: int | None,
     return out
 
 
-def index_corpus(docs: Sequence[dict[str, Any]], settings: Settings) -> object:
+def index_corpus(docs: Sequence[dict[str, Any]], settings: Settings) -> object:  # Any: JSON
     """Index the benchmark articles through the product's ingestion."""
     from index import SourceDoc, index_documents
 
@@ -153,14 +153,14 @@ class QuestionResult:
     scores: m.MultihopScores | None
 
 
-def judged_text(answer: Any) -> str:
+def judged_text(answer: Answer) -> str:
     """What an answer is judged on: its short answer when it gives one ("Yes", "Sam
     Bankman-Fried"), else its whole text. Judging the short answer keeps a quote that happens
     to hold the gold name from counting as an answer that named it."""
     return str(getattr(answer, "short", None) or answer.text)
 
 
-def yes_or_no(answer: Any) -> str | None:
+def yes_or_no(answer: Answer) -> str | None:
     """"yes" or "no" when the answer (its short answer, else its first word) says so."""
     if answer.refused:
         return None
@@ -169,7 +169,7 @@ def yes_or_no(answer: Any) -> str | None:
     return word if word in ("yes", "no") else None
 
 
-def score_question(q: Question, passages: Sequence[Any], answer: Any, latency_ms: float,
+def score_question(q: Question, passages: Sequence[Passage], answer: Answer, latency_ms: float,
                    retrieve_ms: float) -> QuestionResult:
     """Score one question from the passages its answer used and the answer itself."""
     gold_docs = sorted({e.doc_id for e in q.evidence})
@@ -244,7 +244,7 @@ def _group(rs: Sequence[QuestionResult]) -> dict[str, float | None]:
     return d
 
 
-def _block(results: Sequence[QuestionResult]) -> dict[str, Any]:
+def _block(results: Sequence[QuestionResult]) -> dict[str, Any]:  # Any: JSON
     metrics: dict[str, Any] = _group(results)
     non_null = [r for r in results if not r.is_null]
     chars = [c for r in non_null for c in r.passage_chars]
@@ -283,11 +283,11 @@ def _block(results: Sequence[QuestionResult]) -> dict[str, Any]:
     }
 
 
-def summarize_multihop(results: Sequence[QuestionResult]) -> dict[str, Any]:
+def summarize_multihop(results: Sequence[QuestionResult]) -> dict[str, Any]:  # Any: JSON
     """The paper's retrieval metrics on the non-null questions, answer accuracy by kind,
     refusal on the null ones; per split, dev as the headline."""
     return by_split("multihop", results, _block)
 
 
-def result_dicts(results: Sequence[QuestionResult]) -> list[dict[str, Any]]:
+def result_dicts(results: Sequence[QuestionResult]) -> list[dict[str, Any]]:  # Any: JSON
     return [asdict(r) for r in results]

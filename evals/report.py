@@ -22,7 +22,7 @@ MULTIHOP_HEADLINE = ("Hits@4", "Hits@10", "MRR@10", "MAP@10", "doc_recall@10",
                      "entity_accuracy")
 
 
-def fmt(v: Any) -> str:
+def fmt(v: Any) -> str:  # Any: a JSON value
     if v is None:
         return "-"
     if isinstance(v, bool):
@@ -34,6 +34,7 @@ def fmt(v: Any) -> str:
     return str(v)
 
 
+# Any: JSON values
 def table(rows: Sequence[Sequence[Any]], header: Sequence[str], markdown: bool = False) -> str:
     cells = [[str(h) for h in header]] + [[fmt(c) for c in r] for r in rows]
     if markdown:
@@ -47,26 +48,27 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str], markdown: bool =
     return "\n".join(out)
 
 
-def columns(summary: dict[str, Any]) -> tuple[str, ...]:
+def columns(summary: dict[str, Any]) -> tuple[str, ...]:  # Any: JSON
     return MULTIHOP_COLUMNS if summary["suite"] == "multihop" else SEED_COLUMNS
 
 
-def category_table(summary: dict[str, Any], markdown: bool = False) -> str:
+def category_table(summary: dict[str, Any], markdown: bool = False) -> str:  # Any: JSON
     cols = columns(summary)
     rows = [[name, *(g.get(c) for c in cols)] for name, g in summary["categories"].items()]
     rows.append(["ALL", *(summary["metrics"].get(c) for c in cols)])
     return table(rows, ["category", *cols], markdown)
 
 
-def headline_keys(summary: dict[str, Any]) -> tuple[str, ...]:
+def headline_keys(summary: dict[str, Any]) -> tuple[str, ...]:  # Any: JSON
     extra = MULTIHOP_HEADLINE if summary["suite"] == "multihop" else ()
     return HEADLINE + extra
 
 
-def json_line(summary: dict[str, Any]) -> str:
+def json_line(summary: dict[str, Any]) -> str:  # Any: JSON
     """The one-line JSON object for ``--json``: the headline keys first, then the rest."""
     mets = summary["metrics"]
     keys = list(headline_keys(summary)) + [k for k in mets if k not in headline_keys(summary)]
+    # Any: JSON
     obj: dict[str, Any] = {"suite": summary["suite"], "split": summary.get("headline_split")}
     obj.update({k: _clean(mets.get(k)) for k in keys})
     obj["splits"] = {s: {k: _clean(v) for k, v in b.items()}
@@ -75,20 +77,20 @@ def json_line(summary: dict[str, Any]) -> str:
     return json.dumps(obj, ensure_ascii=False)
 
 
-def _clean(v: Any) -> Any:
+def _clean(v: Any) -> Any:  # Any: a JSON value
     if isinstance(v, float):
         return None if math.isnan(v) else round(v, 4)
     return v
 
 
-def split_table(summary: dict[str, Any], markdown: bool = False) -> str:
+def split_table(summary: dict[str, Any], markdown: bool = False) -> str:  # Any: JSON
     """The headline metrics, one column per split run (train, dev)."""
     splits = summary.get("splits") or {"all": summary["metrics"]}
     rows = [[k, *(splits[s].get(k) for s in splits)] for k in headline_keys(summary)]
     return table(rows, ["metric", *splits], markdown)
 
 
-def render_text(summary: dict[str, Any]) -> str:
+def render_text(summary: dict[str, Any]) -> str:  # Any: JSON
     head = summary.get("headline_split") or "all"
     parts = [f"== rag eval --suite {summary['suite']} ==",
              f"per category ({head}):", category_table(summary), ""]
@@ -104,12 +106,13 @@ def render_text(summary: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def calibration_table(summary: dict[str, Any], markdown: bool = False) -> str:
+def calibration_table(summary: dict[str, Any], markdown: bool = False) -> str:  # Any: JSON
     rows = [[f"[{b['lo']:.1f}, {b['hi']:.1f})", b["n"], b["mean_confidence"], b["accuracy"]]
             for b in summary["calibration"]]
     return table(rows, ["confidence", "n", "mean_conf", "accuracy"], markdown)
 
 
+# Any: JSON
 def write_report(out_dir: Path, summary: dict[str, Any], cases: list[dict[str, Any]]) -> list[Path]:
     """Write report.md, report.json and the charts; return the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -148,6 +151,7 @@ def write_report(out_dir: Path, summary: dict[str, Any], cases: list[dict[str, A
     return written + charts
 
 
+# Any: JSON
 def _charts(out_dir: Path, summary: dict[str, Any], cases: list[dict[str, Any]]) -> list[Path]:
     import matplotlib
 

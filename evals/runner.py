@@ -15,13 +15,21 @@ import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from evals import CASES_PATH
 from evals import metrics as m
 
 if TYPE_CHECKING:
-    from rag import Engine, Settings
+    from rag import Answer, Citation, Engine, Passage, Settings
+
+
+class _Split(Protocol):  # a CaseResult or a multihop QuestionResult
+    @property
+    def split(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Split)
 
 RETRIEVE_K = 10  # passages fetched for the retrieval metrics (MRR is @10)
 HIT_K = 5  # ``hit_rate`` is evidence-span hit@5
@@ -105,7 +113,7 @@ class CaseResult:
     fact_correct: bool | None
     citation_ok: tuple[bool, ...]
     evidence_recall: float | None
-    citations: tuple[dict[str, Any], ...]
+    citations: tuple[dict[str, Any], ...]  # Any: JSON
     retrieved: tuple[str, ...]  # doc_ids in rank order, for the report
 
     @property
@@ -114,12 +122,12 @@ class CaseResult:
         return bool(self.fact_correct) if self.answerable else self.refused
 
 
-def passage_docs(passage: Any) -> tuple[str, ...]:
+def passage_docs(passage: Passage) -> tuple[str, ...]:
     """A passage's own doc_id first, then the near-duplicate copies it stands for."""
     return (passage.doc_id, *tuple(getattr(passage.chunk, "also_in", ()) or ()))
 
 
-def _cited(citation: Any, case: Case) -> str:
+def _cited(citation: Citation, case: Case) -> str:
     """What a citation offers as support: its quote, and for a question about an article's
     own metadata ("when was it published"), the publication date it carries."""
     if "metadata" in case.tags:
@@ -127,7 +135,7 @@ def _cited(citation: Any, case: Case) -> str:
     return str(citation.quote)
 
 
-def score_case(case: Case, passages: Sequence[Any], answer: Any, latency_ms: float,
+def score_case(case: Case, passages: Sequence[Passage], answer: Answer, latency_ms: float,
                retrieve_ms: float) -> CaseResult:
     """Score one case from the retrieved passages and the answer (pure given its inputs)."""
     pdocs = [passage_docs(p) for p in passages]
@@ -161,7 +169,7 @@ def score_case(case: Case, passages: Sequence[Any], answer: Any, latency_ms: flo
     )
 
 
-def used_passages(engine: Engine, question: str, answer: Any, k: int) -> list[Any]:
+def used_passages(engine: Engine, question: str, answer: Answer, k: int) -> list[Passage]:
     """The passages the answer was built from (``Answer.passages``); a refused answer that
     recorded none is scored on ``retrieve(question, k)``, the same retrieval it ran."""
     return list(answer.passages) or engine.retrieve(question, k=k)
@@ -204,7 +212,7 @@ def _group_metrics(rs: Sequence[CaseResult]) -> dict[str, float | None]:
     }
 
 
-def _seed_block(results: Sequence[CaseResult]) -> dict[str, Any]:
+def _seed_block(results: Sequence[CaseResult]) -> dict[str, Any]:  # Any: JSON
     """Every metric of one split: headline, per category, calibration."""
     ans = [r for r in results if r.answerable]
     span = [r.span_rank for r in ans if r.evidence_recall is not None]
@@ -214,7 +222,7 @@ def _seed_block(results: Sequence[CaseResult]) -> dict[str, Any]:
     answered = [r for r in results if not r.refused]
     conf, right = [r.confidence for r in answered], [r.correct for r in answered]
     table = m.calibration_table(conf, right)
-    metrics: dict[str, Any] = _group_metrics(results)
+    metrics: dict[str, Any] = _group_metrics(results)  # Any: JSON
     metrics.update(
         {
             "n_answerable": len(ans),
@@ -239,13 +247,13 @@ def _seed_block(results: Sequence[CaseResult]) -> dict[str, Any]:
     }
 
 
-def summarize_seeds(results: Sequence[CaseResult]) -> dict[str, Any]:
+def summarize_seeds(results: Sequence[CaseResult]) -> dict[str, Any]:  # Any: JSON
     """Metrics per split (train and dev side by side); the headline is dev's."""
     return by_split("seeds", results, _seed_block)
 
 
-def by_split(suite: str, results: Sequence[Any],
-             block: Callable[[Sequence[Any]], dict[str, Any]]) -> dict[str, Any]:
+def by_split(suite: str, results: Sequence[R],
+             block: Callable[[Sequence[R]], dict[str, Any]]) -> dict[str, Any]:  # Any: JSON
     """``block`` computed for each split present. The headline (``metrics``, ``categories``,
     ``calibration``: what the gate reads) is dev's when dev was run: train is where the
     system is tuned, so only dev says how it does on questions nobody tuned for."""
@@ -374,7 +382,7 @@ def load_thresholds(path: Path, suite: str) -> tuple[dict[str, float], dict[str,
     return floors, ceilings
 
 
-def check_gates(metrics: dict[str, Any], floors: dict[str, float],
+def check_gates(metrics: dict[str, Any], floors: dict[str, float],  # Any: JSON
                 ceilings: dict[str, float]) -> list[GateFailure]:
     """Every floor and ceiling that the metrics break. A gated metric that is missing
     (``None``: e.g. no unanswerable case in a ``--limit`` slice) is skipped, and one that the

@@ -94,7 +94,7 @@ _MESSAGES = {
 }
 
 
-def validation_message(errors: Sequence[Mapping[str, Any]]) -> tuple[str, str | None]:
+def validation_message(errors: Sequence[Mapping[str, Any]]) -> tuple[str, str | None]:  # Any: JSON
     """The first validation error as (message, field), built without the rejected input."""
     if not errors:
         return "the request is not valid", None
@@ -137,7 +137,7 @@ def install_error_handlers(api: FastAPI, settings: Settings | None = None) -> No
     api.add_exception_handler(StarletteHTTPException, on_http)
 
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {  # Any: JSON
     404: {"model": ErrorBody, "description": "no such document or conversation"},
     422: {"model": ErrorBody, "description": "a field is missing or out of range"},
     503: {"model": ErrorBody, "description": "the index is missing or unreachable"},

@@ -47,9 +47,9 @@ def upload_body_limit(server: ServerSettings, max_file_bytes: int) -> int:
     (42 MB), or one file at the size limit (RAG_MAX_FILE_MB) when that is larger."""
     return max(server.max_upload_body, max_file_bytes + (64 << 10))
 
-Scope = MutableMapping[str, Any]
+Scope = MutableMapping[str, Any]  # Any: ASGI messages
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]  # Any: ASGI messages
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
@@ -66,6 +66,7 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        # Any: an ASGI message
         async def send_with_headers(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers") or [])
@@ -119,7 +120,7 @@ def create_app(
     api.state.service = service
 
     @api.get("/api/health")
-    def health() -> dict[str, Any]:
+    def health() -> dict[str, Any]:  # Any: JSON
         """Liveness, without loading any model."""
         return {
             "status": "ok",

@@ -20,14 +20,14 @@ import secrets
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-Scope = MutableMapping[str, Any]
+Scope = MutableMapping[str, Any]  # Any: ASGI messages
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
@@ -47,7 +47,7 @@ _FILE_PREFIXES = ("/gradio_api/file=", "/file=")
 _OPEN_PATHS = ("/api/health",)  # liveness probes need no token
 
 
-def _env_int(env: MutableMapping[str, str] | os._Environ[str], name: str, default: int) -> int:
+def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
     try:
         return int(env.get(name, default))
     except ValueError:
@@ -74,7 +74,8 @@ class ServerSettings:
     upload_quota_mb: int = 512  # raw uploads kept on disk (Gradio's cache and ours)
 
     @classmethod
-    def from_env(cls, host: str | None = None, env: Any = None) -> ServerSettings:
+    def from_env(cls, host: str | None = None,
+                 env: Mapping[str, str] | None = None) -> ServerSettings:
         e = os.environ if env is None else env
         d = cls()
         extra = tuple(h.strip().lower() for h in e.get("RAG_ALLOWED_HOSTS", "").split(",")
@@ -144,10 +145,10 @@ def _file_target(path: str) -> str | None:
     return None
 
 
-def _strict_json(body: bytes) -> Any:
+def _strict_json(body: bytes) -> Any:  # Any: JSON
     """Parse ``body``; ``Refusal`` (422) for bad syntax, NaN/Infinity or invalid Unicode."""
 
-    def no_constant(name: str) -> Any:
+    def no_constant(name: str) -> Any:  # Any: JSON
         raise ValueError(f"{name} is not a number JSON allows")
 
     try:
@@ -165,7 +166,7 @@ def _strict_json(body: bytes) -> Any:
     return value
 
 
-def _file_paths(value: Any) -> Iterable[str]:
+def _file_paths(value: Any) -> Iterable[str]:  # Any: JSON (Gradio event data)
     """Every ``path`` of a file object (Gradio's FileData) anywhere inside ``value``."""
     stack = [value]
     while stack:
@@ -343,7 +344,7 @@ class Guard:
                                "files you uploaded, or wait an hour for unused ones to be "
                                "removed, or raise RAG_UPLOAD_QUOTA_MB.")
 
-    def check_files(self, session: str, value: Any) -> None:
+    def check_files(self, session: str, value: Any) -> None:  # Any: JSON (Gradio event data)
         """Every file an event names must be one the upload route gave this session."""
         for path in _file_paths(value):
             owner = self.ledger.owner(path)

@@ -241,6 +241,7 @@ def build_page(service: Service) -> gr.Blocks:
             answers.append(t.answer)
         return messages, answers
 
+    # Any: Gradio component values and updates
     def open_conversation(conversation_id: str | None, collection: str) -> tuple[Any, ...]:
         """The page showing one stored conversation (or an empty one)."""
         conversation = None
@@ -271,7 +272,7 @@ def build_page(service: Service) -> gr.Blocks:
         backend: str | None,
         collection: str,
         conversation_id: str | None,
-    ) -> Iterator[tuple[Any, ...]]:
+    ) -> Iterator[tuple[Any, ...]]:  # Any: Gradio component values and updates
         """Stream one answer into the chat as it arrives, then show its sources."""
         skip = gr.skip()
         question = (message or "").strip()
@@ -339,6 +340,7 @@ def build_page(service: Service) -> gr.Blocks:
 
     # -- documents -------------------------------------------------------------------------
 
+    # Any: Gradio component values and updates
     def documents_view(collection: str) -> tuple[Any, ...]:
         try:
             docs = service.documents(collection)
@@ -350,9 +352,10 @@ def build_page(service: Service) -> gr.Blocks:
                 gr.update(value=document_rows(docs), headers=DOCUMENT_HEADERS),
                 [d.doc_id for d in docs])
 
-    def no_document() -> tuple[Any, ...]:
+    def no_document() -> tuple[Any, ...]:  # Any: Gradio component values and updates
         return "", None, gr.update(visible=False), gr.update(visible=False)
 
+    # Any: Gradio component values and updates
     def open_doc(doc_ids: list[str], collection: str, evt: gr.SelectData) -> tuple[Any, ...]:
         row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
         if not isinstance(row, int) or not 0 <= row < len(doc_ids):
@@ -377,6 +380,7 @@ def build_page(service: Service) -> gr.Blocks:
         return _status(True, f"Re-indexed <b>{html.escape(title)}</b> ({what}): "
                              f"{report.passages} passage(s).")
 
+    # Any: Gradio component values and updates
     def delete_doc(doc_id: str | None, collection: str) -> tuple[Any, ...]:
         if not doc_id:
             return (_status(False, "Choose a document in the table first."), *no_document())
@@ -390,6 +394,7 @@ def build_page(service: Service) -> gr.Blocks:
                 *no_document())
 
     def add_files(files: list[str] | None, collection: str,
+                  # Any: Gradio component values and updates
                   progress: gr.Progress = _PROGRESS) -> tuple[Any, ...]:
         """Check, store and index uploaded articles: every good file goes in, each bad one is
         named with what to do about it."""
@@ -463,6 +468,7 @@ def build_page(service: Service) -> gr.Blocks:
                 )
         return "<br>" + "<br>".join(notes) if notes else ""
 
+    # Any: Gradio component values and updates
     def switch_collection(collection: str) -> tuple[Any, ...]:
         """A new collection name is checked; the chat starts over in the chosen collection."""
         try:
@@ -603,7 +609,7 @@ def build_page(service: Service) -> gr.Blocks:
         # -- events ------------------------------------------------------------------------
         shown_conversation = [chatbot, messages_state, answers_state, chat_state, sources,
                               conversation_id, conversations, export, collection]
-        ask_io: dict[str, Any] = {
+        ask_io: dict[str, Any] = {  # Any: Gradio event arguments
             "fn": respond,
             "inputs": [box, messages_state, answers_state, chat_state, k, backend, collection,
                        conversation_id],
@@ -626,7 +632,7 @@ def build_page(service: Service) -> gr.Blocks:
             open_conversation, [conversations, collection], shown_conversation,
             api_visibility="private",
         ).then(lambda cid: cid, conversation_id, saved_id, api_visibility="private")
-        start_over: dict[str, Any] = {
+        start_over: dict[str, Any] = {  # Any: Gradio event arguments
             "fn": lambda c: open_conversation(None, c),
             "inputs": [collection],
             "outputs": shown_conversation,
@@ -635,6 +641,7 @@ def build_page(service: Service) -> gr.Blocks:
         new.click(**start_over).then(lambda: None, None, saved_id, api_visibility="private")
         chatbot.clear(**start_over).then(lambda: None, None, saved_id, api_visibility="private")
 
+        # Any: Gradio component values and updates
         def forget_conversation(cid: str | None, c: str) -> tuple[Any, ...]:
             if cid:
                 try:

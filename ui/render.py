@@ -233,6 +233,7 @@ def render_sources(
 DOCUMENT_HEADERS = ["Title", "File", "Publisher", "Published", "Passages", "Added"]
 
 
+# Any: Gradio Dataframe cells
 def document_rows(documents: Sequence[DocumentInfo]) -> list[list[Any]]:
     """The documents table: what a person reads (titles and file names, never ids)."""
     return [

@@ -62,7 +62,7 @@ class AskRequest(BaseModel):
     ]}}
 
 
-ANSWER_EXAMPLE: dict[str, Any] = {
+ANSWER_EXAMPLE: dict[str, Any] = {  # Any: JSON
     "question": QUESTION,
     "text": "March 7: The U.S. Embassy to Moscow on March 7 warned its citizens to avoid large "
             "gatherings in the city [1]",
@@ -116,7 +116,7 @@ def ask_router(service: Service) -> APIRouter:
                 'event: delta\ndata: {"text": "March 7: The U.S. Embassy..."}\n\n'
                 'event: answer\ndata: {"question": "When did the US warn Russia?", ...}\n\n')}}},
             422: {"model": ErrorBody}})
-    async def ask_stream(req: AskRequest) -> Any:
+    async def ask_stream(req: AskRequest) -> Any:  # Any: a Starlette response
         """The answer as it is written, for clients that show text as it arrives."""
         # Everything that can be checked is checked before the stream starts, so a bad
         # request is a plain JSON error, not an event.
@@ -148,11 +148,11 @@ def ask_router(service: Service) -> APIRouter:
     return router
 
 
-def _event(name: str, data: dict[str, Any]) -> bytes:
+def _event(name: str, data: dict[str, Any]) -> bytes:  # Any: JSON
     return format_sse_event(event=name, data_str=json.dumps(data, ensure_ascii=False))
 
 
-async def _iterate(items: Iterator[bytes]) -> Any:
+async def _iterate(items: Iterator[bytes]) -> Any:  # Any: an async iterator of bytes
     """Each next() in a worker thread: answering is CPU work that must not block the loop."""
     done = object()
     while True:

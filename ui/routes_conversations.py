@@ -26,19 +26,19 @@ def conversations_router(service: Service) -> APIRouter:
     @router.get("/conversations", responses={200: {"content": {"application/json": {
         "example": {"conversations": [INFO_EXAMPLE]}}}}})
     def conversations(collection: str | None = Query(default=None, max_length=40)
-                      ) -> dict[str, Any]:
+                      ) -> dict[str, Any]:  # Any: JSON
         """Stored conversations, the most recent first (of one collection when given)."""
         return {"conversations": [c.to_dict() for c in service.list_conversations(collection)]}
 
     @router.post("/conversations", status_code=201,
                  responses={201: {"content": {"application/json": {"example": {
                      **INFO_EXAMPLE, "title": "New conversation", "turns": 0}}}}})
-    def start(body: NewConversation | None = None) -> dict[str, Any]:
+    def start(body: NewConversation | None = None) -> dict[str, Any]:  # Any: JSON
         """Start a conversation; pass its id as `conversation_id` to POST /api/ask."""
         return service.start_conversation(body.collection if body else None).to_dict()
 
     @router.get("/conversations/{conversation_id}")
-    def conversation(conversation_id: str) -> dict[str, Any]:
+    def conversation(conversation_id: str) -> dict[str, Any]:  # Any: JSON
         """A conversation with every turn: the question, the question searched for, the answer."""
         return service.conversation(conversation_id).to_dict()
 

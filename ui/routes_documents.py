@@ -16,7 +16,7 @@ COLLECTION = Query(default=None, max_length=40,
                    description="the collection (default: RAG_COLLECTION, 'articles')")
 MAX_FILES = 20  # per request (the body as a whole is capped by ui.guard)
 
-DOC_EXAMPLE: dict[str, Any] = {
+DOC_EXAMPLE: dict[str, Any] = {  # Any: JSON
     "id": "000_c2c3de656e4087f2",
     "title": "Putin calls US warning of terror attack 'provocative'",
     "file_name": "000_c2c3de656e4087f2.txt", "source": "", "published": "2024-03-26",
@@ -26,7 +26,7 @@ DOC_EXAMPLE: dict[str, Any] = {
 class DocumentList(BaseModel):
     collection: str
     count: int
-    documents: list[dict[str, Any]]
+    documents: list[dict[str, Any]]  # Any: JSON
 
     model_config = {"json_schema_extra": {"examples": [
         {"collection": "articles", "count": 1, "documents": [DOC_EXAMPLE]}]}}
@@ -75,7 +75,7 @@ class Added(BaseModel):
     indexed: int = Field(description="files indexed (new, changed or already there)")
     skipped: int = Field(description="files not indexed; each one's message says why")
     summary: str = Field(description="e.g. '2 indexed, 1 skipped: scan.pdf'")
-    files: list[dict[str, Any]] = Field(
+    files: list[dict[str, Any]] = Field(  # Any: JSON
         description="per file: file_name, id, status (indexed|skipped), message, "
                     "same_story_as")
     total_articles: int
@@ -96,12 +96,12 @@ def documents_router(service: Service) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["documents"], responses=ERROR_RESPONSES)
 
     @router.get("/collections")
-    def collections() -> dict[str, Any]:
+    def collections() -> dict[str, Any]:  # Any: JSON
         """The collections (named indexes) in this RAG_HOME, and the default one."""
         return {"default": service.settings.collection, "collections": service.collections()}
 
     @router.get("/documents", response_model=DocumentList)
-    def documents(collection: str | None = COLLECTION) -> dict[str, Any]:
+    def documents(collection: str | None = COLLECTION) -> dict[str, Any]:  # Any: JSON
         """The indexed documents: title, file name, publisher, date, passages, when added."""
         name = service.collection(collection)
         docs = [d.to_dict() for d in service.documents(name)]
@@ -111,7 +111,7 @@ def documents_router(service: Service) -> APIRouter:
     async def add_documents(files: list[UploadFile] = File(  # noqa: B008 - FastAPI's idiom
                                 description=".txt, .md, .html, .pdf or .docx files, up to "
                                             "RAG_MAX_FILE_MB (default 10) each"),
-                            collection: str | None = COLLECTION) -> dict[str, Any]:
+                            collection: str | None = COLLECTION) -> dict[str, Any]:  # Any: JSON
         """Add articles. Each file is checked and indexed on its own: a file that cannot be
         read is skipped (its entry says why and what to do) and the others still go in. When
         no file could be indexed, nothing changes and the answer is a 422 naming the first.
@@ -139,11 +139,12 @@ def documents_router(service: Service) -> APIRouter:
                 "total_articles": r.total_articles}
 
     @router.get("/documents/{doc_id}", response_model=DocumentOut)
-    def document(doc_id: str, collection: str | None = COLLECTION) -> dict[str, Any]:
+    def document(doc_id: str, collection: str | None = COLLECTION) -> dict[str, Any]:  # Any: JSON
         """One document: its cleaned text and the passages it was cut into."""
         return service.document(doc_id, collection).to_dict()
 
     @router.delete("/documents/{doc_id}", response_model=Removed)
+    # Any: JSON
     def delete_document(doc_id: str, collection: str | None = COLLECTION) -> dict[str, Any]:
         """Delete a document: its record, its passages and its BM25 entries, all at once."""
         r = service.remove_documents([doc_id], collection)
@@ -151,6 +152,7 @@ def documents_router(service: Service) -> APIRouter:
                 "total_articles": r.total_articles, "total_chunks": r.total_chunks}
 
     @router.post("/documents/{doc_id}/reindex", response_model=Reindexed)
+    # Any: JSON
     def reindex_document(doc_id: str, collection: str | None = COLLECTION) -> dict[str, Any]:
         """Read the document's file again and rewrite its passages."""
         r = service.reindex_document(doc_id, collection)

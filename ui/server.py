@@ -66,7 +66,7 @@ def guarded_h11(header_timeout: float, max_header_bytes: int) -> type:
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     class GuardedH11(H11Protocol):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:  # Any: uvicorn's arguments
             config = kwargs.get("config", args[0] if args else None)
             if config is not None:
                 config.h11_max_incomplete_event_size = max_header_bytes
@@ -82,11 +82,11 @@ def guarded_h11(header_timeout: float, max_header_bytes: int) -> type:
                 self._head_timer.cancel()
                 self._head_timer = None
 
-        def _head_too_slow(self, scope_then: Any) -> None:
+        def _head_too_slow(self, scope_then: Any) -> None:  # Any: uvicorn's request scope
             if self.scope is scope_then and not self.transport.is_closing():
                 self.transport.close()  # no complete request head in time
 
-        def connection_made(self, transport: Any) -> None:
+        def connection_made(self, transport: Any) -> None:  # Any: an asyncio transport
             super().connection_made(transport)
             self._arm()
 

@@ -52,7 +52,7 @@ class FileOutcome:
     doc_id: str = ""
     same_story_as: str = ""  # the indexed article this one was folded into, if any
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:  # Any: JSON
         return {"name": self.name, "status": "indexed" if self.indexed else "skipped",
                 "message": self.message, "doc_id": self.doc_id,
                 "same_story_as": self.same_story_as}
@@ -80,7 +80,7 @@ class AddResult:
         text = f"{len(self.indexed)} indexed, {len(self.skipped)} skipped"
         return text + (": " + ", ".join(o.name for o in self.skipped) if self.skipped else "")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:  # Any: JSON
         """The REST API's upload result: one entry per file, and the summary."""
         return {"indexed": len(self.indexed), "skipped": len(self.skipped),
                 "summary": self.summary(), "files": [o.to_dict() for o in self.outcomes]}
