@@ -210,9 +210,13 @@ def _terms(text: str) -> frozenset[str]:
 def _first_seen(text: str) -> dict[str, int]:
     """Where each term first occurs in an article (character offset)."""
     out: dict[str, int] = {}
+    seen: set[str] = set()
     for m in re.finditer(r"[^\s]+", text):
-        for t in _token_terms(m.group()):
-            out.setdefault(t, m.start())
+        token = m.group()
+        if token not in seen:  # a token seen before has placed its terms already
+            seen.add(token)
+            for t in _token_terms(token):
+                out.setdefault(t, m.start())
     return out
 
 
