@@ -40,10 +40,11 @@ def name_terms(name: str) -> frozenset[str]:
     return frozenset(terms(name))
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=256)
 def _all_terms(text: str) -> frozenset[str]:
     """Every term of an article (its title, publisher and text): cached, since the same
-    articles are retrieved for many questions that name a source ("the TURAN report")."""
+    articles are retrieved for many questions that name a source ("the TURAN report");
+    256 articles' sets are ~10 MB."""
     return frozenset(terms(text))
 
 
