@@ -70,6 +70,13 @@ def resolve(phrase: str, published: str | None = None) -> Resolved | None:
     period = _PERIOD.fullmatch(phrase)
     if period is not None:
         return _period(period, published)
+    if _YEAR.fullmatch(phrase):
+        # A year alone is a third of the phrases that reach dateparser, at ~1.5 ms each; its
+        # answer is the year itself (checked on the 2,222 such phrases of MultiHop-RAG, issue 14).
+        return Resolved(phrase, "year")
+    full = _full_date(phrase)
+    if full is not None:  # "November 9, 2023", "9 Nov. 2023", "2023-11-09": likewise
+        return full
     if not _CALENDAR.search(phrase):
         return None
     explicit_year = re.search(r"\b(?:1[89]|20)\d\d\b", phrase)
@@ -104,6 +111,29 @@ def resolve(phrase: str, published: str | None = None) -> Resolved | None:
     if grain == "month":
         return Resolved(f"{d.year:04d}-{d.month:02d}", "month")
     return Resolved(d.isoformat(), "day")
+
+
+_YEAR = re.compile(r"(?:1[89]|20)\d\d")
+
+
+def _full_date(phrase: str) -> Resolved | None:
+    """A phrase that is one full date written out, as its day; None for anything else."""
+    m = FULL_DATE_RX.fullmatch(phrase)
+    if m is None:
+        return None
+    g = m.groups()
+    if not _YEAR.fullmatch(g[2] or g[5] or g[6]):
+        return None  # a year out of 1800-2099 is no explicit year to ``resolve``
+    try:
+        if g[0]:
+            day = date(int(g[2]), _MONTHS.index(g[0][:3].lower()) + 1, int(g[1]))
+        elif g[3]:
+            day = date(int(g[5]), _MONTHS.index(g[4][:3].lower()) + 1, int(g[3]))
+        else:
+            day = date(int(g[6]), int(g[7]), int(g[8]))
+    except ValueError:
+        return None  # "February 30": left to dateparser, as before
+    return Resolved(day.isoformat(), "day")
 
 
 # "this month", "early last year", "later this month": a period relative to publication,

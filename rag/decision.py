@@ -70,8 +70,8 @@ def answerable_features(query: Query, found: Sentences, evidence: Sequence[Evide
                           if names else 0.0),
         # The rarest question word the best sentences leave out ("injured" beside a death
         # toll): the smaller over the top three, relative to the rarest word asked.
-        "missing": min((max((idf(t) for t in content if t not in _context(ev)), default=0.0)
-                        for ev in top[:3]), default=top_idf) / top_idf,
+        "missing": min((max((idf(t) for t in content if t not in ctx), default=0.0)
+                        for ctx in map(_context, top[:3])), default=top_idf) / top_idf,
         "typed": float(query.typed),
         "cand": best.score if best else 0.0,
         "cand_near": 0.0 if best is None else float(best.support[0].score),

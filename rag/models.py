@@ -111,19 +111,25 @@ class Trees:
         if x.names != self.features:
             raise RagError(f"the model was fitted on features {self.features}, given {x.names}; "
                            "refit with 'python -m evals.calibrate'")
-        rows = np.arange(len(x))
+        # Every tree descends at once, one level per step (arrays of trees x rows): walking
+        # the 100 trees one by one was ~3,000 small numpy calls, 4 ms a call and 13 ms an
+        # answer (issue 14). The leaves are then added tree by tree, in the fitted order, so
+        # the sum is the one the tree-by-tree walk gave, to the last bit.
+        f, t, lo, hi, v = self._stacked()
+        trees = np.arange(len(f))[:, None]
+        rows = np.arange(len(x))[None, :]
+        node = np.zeros((len(f), len(x)), dtype=np.int64)
+        while True:
+            feat = f[trees, node]
+            inner = feat >= 0
+            if not inner.any():
+                break
+            value = x.values[rows, np.where(inner, feat, 0)]
+            step = np.where(value <= t[trees, node], lo[trees, node], hi[trees, node])
+            node = np.where(inner, step, node)
         raw = np.full(len(x), self.base, dtype=np.float64)
-        for f, t, lo, hi, v in self._arrays():
-            node = np.zeros(len(x), dtype=np.int64)
-            while True:
-                feat = f[node]
-                inner = feat >= 0
-                if not inner.any():
-                    break
-                value = x.values[rows, np.where(inner, feat, 0)]
-                step = np.where(value <= t[node], lo[node], hi[node])
-                node = np.where(inner, step, node)
-            raw += v[node]
+        for leaf in v[trees, node]:
+            raw += leaf
         return raw
 
     def prob(self, x: Features) -> np.ndarray:
@@ -132,12 +138,20 @@ class Trees:
         p: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(self.logit(x), -30, 30)))
         return p
 
-    def _arrays(self) -> list[tuple[np.ndarray, ...]]:
+    def _stacked(self) -> tuple[np.ndarray, ...]:
+        """The trees' node arrays, one row per tree, padded with leaves no path reaches."""
         cached = self.__dict__.get("_np")
         if cached is None:
-            cached = [(np.asarray(t.feature, np.int64), np.asarray(t.threshold, np.float64),
-                       np.asarray(t.left, np.int64), np.asarray(t.right, np.int64),
-                       np.asarray(t.value, np.float64)) for t in self.trees]
+            width = max((len(t.feature) for t in self.trees), default=1)
+            shape = (len(self.trees), width)
+            f = np.full(shape, -1, np.int64)
+            th, v = np.zeros(shape, np.float64), np.zeros(shape, np.float64)
+            lo, hi = np.zeros(shape, np.int64), np.zeros(shape, np.int64)
+            for i, tree in enumerate(self.trees):
+                n = len(tree.feature)
+                f[i, :n], th[i, :n], v[i, :n] = tree.feature, tree.threshold, tree.value
+                lo[i, :n], hi[i, :n] = tree.left, tree.right
+            cached = (f, th, lo, hi, v)
             object.__setattr__(self, "_np", cached)  # derived once from the frozen fields
         return cached
 

@@ -40,6 +40,14 @@ def name_terms(name: str) -> frozenset[str]:
     return frozenset(terms(name))
 
 
+@lru_cache(maxsize=256)
+def _all_terms(text: str) -> frozenset[str]:
+    """Every term of an article (its title, publisher and text): cached, since the same
+    articles are retrieved for many questions that name a source ("the TURAN report");
+    256 articles' sets are ~10 MB."""
+    return frozenset(terms(text))
+
+
 def _publisher_groups(question: str, articles: Mapping[str, Article]
                       ) -> list[tuple[frozenset[str], frozenset[str]]]:
     """For each publisher the question names by most of its words ("the Verge" for "The
@@ -93,7 +101,7 @@ def named_sources(question: str, articles: Mapping[str, Article],
         if not run:
             continue
         hits = {a.doc_id for a in among.values()
-                if run <= set(terms(f"{a.title} {a.source} {a.text}"))}
+                if run <= _all_terms(f"{a.title} {a.source} {a.text}")}
         if hits and len(hits) < len(among):  # a name every article carries picks none
             docs |= hits
             words |= run

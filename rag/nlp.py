@@ -118,6 +118,15 @@ def parse(text: str) -> Any:  # Any: a spaCy Doc
     return model()(text)
 
 
+@lru_cache(maxsize=4096)
+def parse_syntax(text: str) -> Any:
+    """The parse of a sentence without its entities: tags, dependencies and lemmas. The
+    entity recogniser reads its own token vectors, not the ones the tagger and parser share,
+    so leaving it out changes nothing else, and it was 58% of a sentence's parse (10.8 ->
+    4.5 ms measured over 300 MultiHop-RAG sentences, same tags, heads and lemmas; issue 14)."""
+    return model()(text, disable=["ner"])
+
+
 def governors(sentence: str, start: int, end: int) -> tuple[str, ...]:
     """The lemmas of the verbs a span of ``sentence`` (character offsets) hangs from, nearest
     first, up to the sentence's root: in "The US said on Monday that it had warned Russia
@@ -125,7 +134,7 @@ def governors(sentence: str, start: int, end: int) -> tuple[str, ...]:
     "say"). Which event a date or figure belongs to is a matter of syntax, not of distance."""
     if len(sentence) > MAX_PIECE:  # not a sentence a date hangs in; parsing it costs gigabytes
         return ()
-    doc = parse(sentence)
+    doc = parse_syntax(sentence)
     span = doc.char_span(start, end, alignment_mode="expand")
     if span is None or not len(span):
         return ()

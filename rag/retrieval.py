@@ -217,18 +217,21 @@ def rerank(query: str, passages: list[Passage], idf: Callable[[str], float], wei
                                                                       else [])]]
     clauses = [(g, sum(idf(t) for t in g) or 1.0)
                for g in (set(terms(c)) for c in question_clauses(query))]
+    # Each question term's weight computed once, looked up in C after: the same values, so
+    # the same sums (idf was called 124k times over 40 questions, issue 14).
+    idf_of = {t: idf(t) for g, _ in [*groups, *clauses] for t in g}.__getitem__
     top = max(p.score for p in passages) or 1.0
     scored = []
     per_clause: list[list[float]] = [[] for _ in clauses]
     for p in passages:
         context = frozenset(terms(f"{p.title} {p.source}"))
         sentences = _sentence_terms(p.text)
-        best = max(_cover(g, total, sentences, context, idf) for g, total in groups)
+        best = max(_cover(g, total, sentences, context, idf_of) for g, total in groups)
         extra = bonus.get(p.doc_id, 0.0)
         scored.append(((1 - weight) * p.score / top + weight * best + extra, p))
         for i, (g, total) in enumerate(clauses):
             own = clause_bonus[i].get(p.doc_id, 0.0) if i < len(clause_bonus) else extra
-            per_clause[i].append(_cover(g, total, sentences, context, idf) + own)
+            per_clause[i].append(_cover(g, total, sentences, context, idf_of) + own)
     leaders = list(dict.fromkeys(passages[int(np.argmax(sc))].doc_id for sc in per_clause))
     scored.sort(key=lambda x: -x[0])
     return ([replace(p, score=round(sc, 6), rank=i) for i, (sc, p) in enumerate(scored, start=1)],
@@ -240,8 +243,8 @@ def _cover(group: set[str], total: float, sentences: Sequence[frozenset[str]],
     """The idf-weighted share of ``group`` the best sentence holds; the title and publisher
     (``context``) supply a missing term at half weight."""
     ctx = {t: 0.5 * idf(t) for t in group & context}
-    return max((sum(idf(t) for t in group & words) + sum(w for t, w in ctx.items()
-                                                         if t not in words)) / total
+    return max((sum(map(idf, group & words)) + sum(w for t, w in ctx.items()
+                                                   if t not in words)) / total
                for words in sentences or (frozenset(),))
 
 
@@ -274,6 +277,14 @@ def spread(passages: list[Passage], leaders: Sequence[str], fusion: Fusion, k: i
             _window(p, articles.get(p.doc_id), fusion.window))
     chosen.sort(key=lambda p: -p.score)
     return [replace(p, rank=i) for i, p in enumerate(chosen, start=1)]
+
+
+@lru_cache(maxsize=8192)
+def _words_of(text: str) -> tuple[str, ...]:
+    """A chunk's words with stopwords, what ``fuse`` compares passages by. Cached: the same
+    chunks come back for many questions, and analysing the ~100 candidates of each question
+    afresh was a tenth of the answer time on MultiHop-RAG (issue 14)."""
+    return tuple(terms(text, keep_stopwords=True))
 
 
 @lru_cache(maxsize=4096)
@@ -335,7 +346,7 @@ def fuse(dense: Sequence[tuple[Chunk, float]], lexical: Sequence[tuple[Chunk, fl
     seen: dict[tuple[str, ...], int] = {}
     for cid in order:
         chunk = chunks[cid]
-        key = tuple(terms(chunk.text, keep_stopwords=True))
+        key = _words_of(chunk.text)
         if key in seen:  # the same passage published in another article: list both sources
             i = seen[key]
             kept = passages[i].chunk
