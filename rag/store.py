@@ -428,22 +428,23 @@ class Store:
         with self._lock:
             now = time.monotonic()
             stamp = commit_stamp(self.top_home) if not self.settings.chroma_url else 0.0
-            fresh = self._articles is not None and max_age > 0 and (
+            fresh = max_age > 0 and (
                 now - self._articles_at <= max_age
                 or (not self.settings.chroma_url and stamp == self._articles_stamp))
-            if not fresh:
-                got = self.docs.get(include=["documents", "metadatas"])
-                arts = {}
-                for did, text, m in zip(got["ids"], got["documents"], got["metadatas"]):
-                    arts[did] = Article(
-                        doc_id=did, title=m.get("title", ""), text=text,
-                        source_path=m.get("source_path", ""), published=m.get("published") or None,
-                        content_hash=m.get("content_hash", ""),
-                        also_published_as=tuple(json.loads(m.get("also_published_as") or "[]")),
-                        source=m.get("source", ""), annotation=_annotation(m),
-                        pages=_pages(m))
-                self._articles, self._articles_at, self._articles_stamp = arts, now, stamp
-            return self._articles
+            if fresh and self._articles is not None:
+                return self._articles
+            got = self.docs.get(include=["documents", "metadatas"])
+            arts = {}
+            for did, text, m in zip(got["ids"], got["documents"], got["metadatas"]):
+                arts[did] = Article(
+                    doc_id=did, title=m.get("title", ""), text=text,
+                    source_path=m.get("source_path", ""), published=m.get("published") or None,
+                    content_hash=m.get("content_hash", ""),
+                    also_published_as=tuple(json.loads(m.get("also_published_as") or "[]")),
+                    source=m.get("source", ""), annotation=_annotation(m),
+                    pages=_pages(m))
+            self._articles, self._articles_at, self._articles_stamp = arts, now, stamp
+            return arts
 
     def chunk_count(self) -> int:
         return int(self.chunks.count())
