@@ -161,7 +161,9 @@ def export_onnx(path: Path | None = None, reference: _Torch | None = None) -> Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     bert = AutoModel.from_pretrained(str(model_path())).eval()
 
-    class _Hidden(torch.nn.Module):  # keyword call: the positional order changed across versions
+    # keyword call: the positional order changed across versions. (torch is not analysed by
+    # mypy, see pyproject, so its Module is Any here.)
+    class _Hidden(torch.nn.Module):  # type: ignore[misc]
         def __init__(self, m: Any) -> None:  # Any: a transformers model
             super().__init__()
             self.m = m
