@@ -11,6 +11,7 @@ collection's words), ordinals and years.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -77,19 +78,31 @@ class Query:
 
 class Speller:
     """Corrects a misspelt question word to a collection word (symspellpy: cost bounded by
-    its prefix length, whatever the word)."""
+    its prefix length, whatever the word).
+
+    Its lookup table is built on the first word that needs it: about 1.5 s at 37,000
+    collection words, and 85% of 300 MultiHop train questions have no unknown word, so most
+    first answers after a start do not wait for it."""
 
     MAX_WORD = 40  # longer "words" (URLs, hashes, a pasted blob) are left alone
 
     def __init__(self, words: Mapping[str, int], dictionary: frozenset[str] = frozenset()) -> None:
-        from symspellpy import SymSpell
-
         self.words = words
         self.dictionary = dictionary
-        self._sym = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
-        for w, n in words.items():
-            if 3 <= len(w) <= self.MAX_WORD and w.isalpha():
-                self._sym.create_dictionary_entry(w, int(n))
+        self._sym: Any = None  # Any: a symspellpy SymSpell, built by _table
+        self._lock = threading.Lock()
+
+    def _table(self) -> Any:  # Any: a symspellpy SymSpell
+        with self._lock:
+            if self._sym is None:
+                from symspellpy import SymSpell
+
+                sym = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)
+                for w, n in self.words.items():
+                    if 3 <= len(w) <= self.MAX_WORD and w.isalpha():
+                        sym.create_dictionary_entry(w, int(n))
+                self._sym = sym
+            return self._sym
 
     def correct(self, word: str) -> str | None:
         """The most frequent collection word within one edit (two for long words) of
@@ -100,7 +113,7 @@ class Speller:
             return None
         from symspellpy import Verbosity
 
-        found = self._sym.lookup(w, Verbosity.TOP, max_edit_distance=1 if len(w) < 8 else 2)
+        found = self._table().lookup(w, Verbosity.TOP, max_edit_distance=1 if len(w) < 8 else 2)
         return found[0].term if found else None
 
 

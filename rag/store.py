@@ -353,8 +353,17 @@ class Store:
         if not settings.chroma_url:
             settings = settings.with_(home=live_home(settings.home))
         self.settings = settings
-        self.client = _client(settings, create)
         name = settings.collection
+        worker = None
+        if not settings.chroma_url and not create:
+            # Searches run native code over the index files: in a supervised child process,
+            # started before this process imports chromadb so that the two overlap.
+            from rag.worker import search_worker
+
+            offline_env()  # the child inherits it: no telemetry
+            worker = search_worker(settings.home / "chroma", f"{name}_chunks", self.top_home)
+            worker.start_soon()
+        self.client = _client(settings, create)
         try:
             if create:
                 meta = {"embed_model": embed_model, "dim": dim, "schema": SCHEMA}
@@ -376,11 +385,9 @@ class Store:
             raise store_error(e, settings) from e
         if settings.chroma_url:
             self.chunks, self.docs = _Guarded(self.chunks, settings), _Guarded(self.docs, settings)
-        elif not create:
-            # Searches run native code over the index files: in a supervised child process.
-            from rag.worker import IsolatedCollection, search_worker
+        elif worker is not None:
+            from rag.worker import IsolatedCollection
 
-            worker = search_worker(settings.home / "chroma", f"{name}_chunks", self.top_home)
             self.chunks = IsolatedCollection(self.chunks, worker, self.fingerprint)
         if embed_model:
             self.check_model(embed_model, dim)

@@ -59,6 +59,13 @@ def test_a_misspelt_word_is_corrected_to_a_collection_word() -> None:
     assert speller.correct("x" * 100_000) is None  # bounded: a pasted blob is left alone
 
 
+def test_the_speller_builds_its_table_only_for_a_word_it_does_not_know() -> None:
+    speller = Speller({"peskov": 5, "kremlin": 4}, frozenset({"said"}))
+    assert speller.correct("Kremlin") is None and speller.correct("said") is None
+    assert speller._sym is None  # known words: no lookup table built
+    assert speller.correct("Kremlim") == "kremlin" and speller._sym is not None
+
+
 def test_with_sources_drops_the_source_words() -> None:
     q = analyze("According to the Daily Express, how many people died?")
     s = with_sources(q, Sources(frozenset({"b"}), frozenset({"daili", "express"})))
