@@ -348,7 +348,9 @@ class Store:
     """One RAG_HOME's collections. Cheap to construct; thread-safe for reads."""
 
     def __init__(self, settings: Settings, *, create: bool = False,
-                 embed_model: str = "", dim: int = 0) -> None:
+                 embed_model: str = "", dim: int = 0, search_soon: bool = False) -> None:
+        """``search_soon``: this store will be searched (an engine's): start the search child
+        now, so that its imports overlap this process's."""
         self.top_home = settings.home
         if not settings.chroma_url:
             settings = settings.with_(home=live_home(settings.home))
@@ -357,12 +359,13 @@ class Store:
         worker = None
         if not settings.chroma_url and not create:
             # Searches run native code over the index files: in a supervised child process,
-            # started before this process imports chromadb so that the two overlap.
+            # for an engine started before this process imports chromadb (the two overlap).
             from rag.worker import search_worker
 
             offline_env()  # the child inherits it: no telemetry
             worker = search_worker(settings.home / "chroma", f"{name}_chunks", self.top_home)
-            worker.start_soon()
+            if search_soon:
+                worker.start_soon()
         self.client = _client(settings, create)
         try:
             if create:

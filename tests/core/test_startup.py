@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from rag import Engine
+from rag.store import Store
 from rag.worker import search_worker
 from tests.conftest import settings_for
 
@@ -49,3 +50,13 @@ def test_a_child_that_opened_an_older_index_reopens_before_searching(
     # As if a commit landed between the child opening the index and this search.
     got = worker.query("a-newer-fingerprint", query_embeddings=[vec], n_results=2)
     assert len(got["ids"][0]) == 2 and worker.fingerprint == "a-newer-fingerprint"
+
+
+def test_a_store_opened_only_to_read_records_starts_no_search_child(
+        indexed_home: Path) -> None:
+    store = Store(settings_for(indexed_home))
+    worker = search_worker(store.settings.home / "chroma", f"{store.settings.collection}_chunks",
+                           indexed_home)
+    worker.close()
+    Store(settings_for(indexed_home)).articles()  # `rag docs`, the page's article list
+    assert worker.pid() is None
