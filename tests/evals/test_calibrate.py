@@ -61,7 +61,7 @@ def test_a_later_step_sees_out_of_fold_predictions(monkeypatch: pytest.MonkeyPat
     """Trees memorise random labels: the shipped model ranks its own train rows well, but
     what a later step reads for a question must be no better than chance."""
     monkeypatch.setattr(cal, "C_GRID", ())
-    monkeypatch.setattr(cal, "TREE_GRID", ((200, 6),))
+    monkeypatch.setattr(cal, "TREE_GRID", ((100, 4),))
     x, y, groups = noise(1)
     calibrator = cal.Calibrator(items(), {})
     calibrator._set("sentence", cal.fit("sentence", x, list(y), groups))  # noqa: SLF001
