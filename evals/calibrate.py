@@ -17,14 +17,25 @@ features the steps before it produce with the models fitted so far:
 5. ``confidence``: is the answer given right?
 
 Each is a scikit-learn logistic regression on standardised features or gradient-boosted trees,
-whichever has the lower 5-fold cross-validated log loss on train (folds grouped by question),
-with its regularisation (or size) chosen the same way. Cross-validated train
-figures are printed and recorded in the artefact; dev figures come from ``rag eval``.
+whichever has the lower 5-fold cross-validated log loss on train, with its regularisation (or
+size) chosen the same way. Cross-validated train figures are printed and recorded in the
+artefact; dev figures come from ``rag eval``.
+
+Cross-fitting: every train question has one fold (``fold_of``, from its key alone), shared by
+every stage's cross-validation, and each stage keeps, beside its model fitted on every
+question, the ``N_FOLDS`` models fitted without one fold. A later stage computes a question's
+features with the earlier stages' models that did not see that question's fold, so it learns
+from predictions as good as the ones it gets at run time, not from in-sample ones (trees fit
+their own train rows far better than new questions). Each question still goes through each
+stage once; the shipped models are the ones fitted on every question, and thresholds are
+chosen on the out-of-fold predictions.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import sys
 from collections import Counter
@@ -44,7 +55,7 @@ from rag import prepare as prep
 from rag import typed, yesno
 from rag.decision import answerable_features, confidence_features
 from rag.engine import Engine
-from rag.models import MODELS_PATH, Features, Linear, Model, Models, Tree, Trees
+from rag.models import MODELS_PATH, Features, Linear, Model, Models, Tree, Trees, model_from_json
 from rag.question import Query
 
 CACHE = Path(os.environ.get("RAG_EVAL_CACHE", DEFAULT_CACHE))
@@ -53,6 +64,10 @@ C_GRID = (0.01, 0.1, 1.0)
 TREE_GRID = ((100, 3), (300, 3))  # (trees, depth)
 MIN_BALANCED = 20
 STAGES = ("sentence", "candidate", "yesno", "answerable", "confidence")
+N_FOLDS = 5
+THRESHOLD_STAGE = {"yes_above": "yesno", "refuse_below": "answerable"}  # who fits each
+# The fold models of a fit, for --from-stage (not shipped: only the calibration reads them).
+FOLDS_PATH = CACHE / "calibrate-folds.json"
 
 
 @dataclass(frozen=True)
@@ -129,10 +144,34 @@ def choice_yes(query: Query, item: Item) -> bool | None:
     return a if a != b else None
 
 
-def fit(name: str, x: Features, y: Sequence[bool], groups: Sequence[str]
-        ) -> tuple[Model, dict[str, Any]]:
+def fold_of(key: str) -> int:
+    """A question's fold, from its key alone ("suite:question"): the same in every stage and
+    every run, whichever questions are in (``--limit``)."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % N_FOLDS
+
+
+@dataclass(frozen=True, eq=False)
+class Fitted:
+    """One stage's fit: the model to ship, and the cross-fitting models."""
+
+    model: Model  # fitted on every row
+    fold_models: tuple[Model, ...]  # [k]: fitted on the rows outside fold k
+    oof: np.ndarray  # each row's probability from the fold model that did not see it
+    figures: dict[str, Any]
+
+
+def _constant(names: tuple[str, ...], p: float) -> Linear:
+    """P = ``p`` whatever the features (a fold whose train rows all have one label)."""
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return Linear(names, (0.0,) * len(names), (1.0,) * len(names), (0.0,) * len(names),
+                  float(np.log(p / (1 - p))))
+
+
+def fit(name: str, x: Features, y: Sequence[bool], groups: Sequence[str]) -> Fitted:
     """The better of a logistic regression (C from ``C_GRID``) and gradient-boosted trees
-    (``TREE_GRID``), judged by grouped 5-fold cross-validated log loss on train.
+    (``TREE_GRID``), judged by cross-validated log loss on train over the shared folds
+    (``fold_of`` each row's group); the chosen kind fitted on every row, and once without each
+    fold (the models a later stage reads a question's features from).
 
     The two suites weigh the same in the fit, however many rows each brings (``groups`` are
     "suite:question"): questions like the seeds' matter as much as MultiHop-RAG's; but only
@@ -141,7 +180,6 @@ def fit(name: str, x: Features, y: Sequence[bool], groups: Sequence[str]
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import log_loss, roc_auc_score
-    from sklearn.model_selection import GroupKFold
 
     X = x.values.astype(np.float64)
     Y = np.array(y, dtype=int)
@@ -151,7 +189,7 @@ def fit(name: str, x: Features, y: Sequence[bool], groups: Sequence[str]
     scale = X.std(axis=0)
     scale[scale == 0] = 1.0
     Z = (X - mean) / scale
-    folds = list(GroupKFold(n_splits=min(5, len(set(groups)))).split(Z, Y, groups))
+    fold = np.array([fold_of(g) for g in groups])
     suite = np.array([g.split(":", 1)[0] for g in groups])
     W = np.ones(len(Y))
     counts = [int(np.sum((suite == s) & (label == Y))) for s in set(suite) for label in (0, 1)]
@@ -167,35 +205,49 @@ def fit(name: str, x: Features, y: Sequence[bool], groups: Sequence[str]
             max_iter=cfg[0], max_depth=cfg[1], learning_rate=0.1, min_samples_leaf=20,
             l2_regularization=1.0, early_stopping=False, random_state=0)
 
+    def fitted(kind: str, param: Any, rows: np.ndarray) -> Any:  # Any: a classifier
+        """The ``kind`` model fitted on ``rows``; a float P when their labels are all one."""
+        if len(set(Y[rows])) < 2:
+            return float(Y[rows].mean()) if rows.any() else 0.5
+        if kind == "linear":
+            return linear(param).fit(Z[rows], Y[rows], sample_weight=W[rows])
+        return trees(param).fit(X[rows], Y[rows], sample_weight=W[rows])
+
+    def prob(kind: str, clf: Any, rows: np.ndarray) -> np.ndarray:
+        if isinstance(clf, float):
+            return np.full(int(rows.sum()), clf)
+        return np.asarray(clf.predict_proba((Z if kind == "linear" else X)[rows])[:, 1])
+
+    def export(kind: str, clf: Any) -> Model:
+        """A fitted model as rag.models evaluates it."""
+        if isinstance(clf, float):
+            return _constant(x.names, clf)
+        if kind == "linear":
+            return Linear(x.names, tuple(map(float, mean)), tuple(map(float, scale)),
+                          tuple(map(float, clf.coef_[0])), float(clf.intercept_[0]))
+        return _export_trees(x.names, clf)
+
     candidates: list[tuple[str, Any]] = [("linear", c) for c in C_GRID] + [
         ("trees", cfg) for cfg in TREE_GRID]
-    best: tuple[float, str, Any, np.ndarray] | None = None
+    best: tuple[float, str, Any, np.ndarray, list[Any]] | None = None
     for kind, param in candidates:
         pred = np.zeros(len(Y))
-        for tr, te in folds:
-            if len(set(Y[tr])) < 2:
-                pred[te] = Y[tr].mean()
-                continue
-            clf = (linear(param) if kind == "linear" else trees(param)).fit(
-                Z[tr], Y[tr], sample_weight=W[tr])
-            pred[te] = clf.predict_proba(Z[te])[:, 1]
+        clfs = [fitted(kind, param, fold != k) for k in range(N_FOLDS)]
+        for k, clf in enumerate(clfs):
+            pred[fold == k] = prob(kind, clf, fold == k)
         loss = float(log_loss(Y, np.clip(pred, 1e-6, 1 - 1e-6), sample_weight=W))
         if best is None or loss < best[0]:
-            best = (loss, kind, param, pred)
+            best = (loss, kind, param, pred, clfs)
     assert best is not None
-    loss, kind, param, pred = best
-    if kind == "linear":
-        clf = linear(param).fit(Z, Y, sample_weight=W)
-        model: Model = Linear(x.names, tuple(map(float, mean)), tuple(map(float, scale)),
-                              tuple(map(float, clf.coef_[0])), float(clf.intercept_[0]))
-    else:
-        model = _export_trees(x.names, trees(param).fit(X, Y, sample_weight=W))
+    loss, kind, param, pred, clfs = best
+    model = export(kind, fitted(kind, param, np.ones(len(Y), dtype=bool)))
+    fold_models = tuple(export(kind, clf) for clf in clfs)
     figures = {"n": int(len(Y)), "positives": int(Y.sum()), "model": kind, "param": str(param),
                "suites_balanced": bool(len(set(W)) > 1),
                "cv_log_loss": round(loss, 4),
                "cv_auroc": round(float(roc_auc_score(Y, pred, sample_weight=W)), 4)}
     stderr(f"{name}: {figures}")
-    return model, figures | {"_cv_pred": pred}
+    return Fitted(model, fold_models, pred, figures)
 
 
 def _export_trees(names: tuple[str, ...], clf: Any) -> Trees:
@@ -217,12 +269,14 @@ def _stack(parts: list[Features]) -> Features:
 
 
 class Calibrator:
-    """Runs the train questions through answering, one fitted step at a time."""
+    """Runs the train questions through answering, one fitted step at a time; each question
+    with the models of the earlier steps that did not train on it (its fold's)."""
 
     def __init__(self, items: list[Item], engines: dict[str, Engine]) -> None:
         self.items = items
         self.engines = engines
-        self.models = Models()
+        self.models = Models()  # to ship: each step fitted on every train question
+        self.fold_models = tuple(Models() for _ in range(N_FOLDS))  # [k]: without fold k
         self.gathered: dict[str, prep.Gathered] = {}
         self.figures: dict[str, Any] = {}
         self.thresholds: dict[str, float] = {}
@@ -241,24 +295,33 @@ class Calibrator:
             if i % 200 == 0 or i == len(self.items):
                 stderr(f"  {what}: {i}/{len(self.items)}")
 
+    def models_for(self, item: Item) -> Models:
+        """The steps fitted so far, each fitted without ``item``'s fold: what a later step
+        reads ``item``'s features from (the shipped models have seen it)."""
+        return self.fold_models[fold_of(item.key)]
+
     def _decided(self, item: Item) -> tuple[prep.Gathered, list[Any], list[Any], float | None,
                                             Features]:
-        """An item through the fitted steps so far: evidence, candidates, P(Yes), and the
-        ``answerable`` model's features."""
+        """An item through the fitted steps so far (out of fold): evidence, candidates,
+        P(Yes), and the ``answerable`` model's features."""
         engine = self.engines[item.source]
         g = self._gathered(item)
-        evidence = prep.ranked_evidence(g, self.models)
+        models = self.models_for(item)
+        evidence = prep.ranked_evidence(g, models)
         ranked = typed.rank(prep.candidates_of(engine.parts, g, evidence),
-                            self.models.get("candidate"))
-        yes = prep.yes_probability(engine.parts, g, evidence, self.models)
+                            models.get("candidate"))
+        yes = prep.yes_probability(engine.parts, g, evidence, models)
         feats = answerable_features(g.query, g.sentences, evidence, ranked,
                                     engine.retriever.lexical_index().df, yes)
         return g, evidence, ranked, yes, feats
 
-    def _set(self, name: str, model: Model, figures: dict[str, Any]) -> None:
-        figures.pop("_cv_pred", None)
-        self.figures[name] = figures
-        self.models = Models({**self.models.fitted, name: model}, dict(self.thresholds))
+    def _set(self, name: str, fitted: Fitted) -> None:
+        self.figures[name] = fitted.figures
+        thresholds = dict(self.thresholds)
+        self.models = Models({**self.models.fitted, name: fitted.model}, thresholds)
+        self.fold_models = tuple(Models({**m.fitted, name: f}, thresholds)
+                                 for m, f in zip(self.fold_models, fitted.fold_models,
+                                                 strict=True))
 
     def sentence(self) -> None:
         xs, gs = [], []
@@ -273,7 +336,7 @@ class Calibrator:
             gs.extend([item.key] * len(g.sentences.sentences))
 
         self._each("sentences", one)
-        self._set("sentence", *fit("sentence", _stack(xs), ys, gs))
+        self._set("sentence", fit("sentence", _stack(xs), ys, gs))
 
     def candidate(self) -> None:
         xs, gs = [], []
@@ -284,7 +347,8 @@ class Calibrator:
                 return
             engine = self.engines[item.source]
             g = self._gathered(item)
-            found = prep.candidates_of(engine.parts, g, prep.ranked_evidence(g, self.models))
+            found = prep.candidates_of(engine.parts, g,
+                                       prep.ranked_evidence(g, self.models_for(item)))
             if not len(found.features):
                 return
             xs.append(found.features)
@@ -292,7 +356,7 @@ class Calibrator:
             gs.extend([item.key] * len(found.candidates))
 
         self._each("candidates", one)
-        self._set("candidate", *fit("candidate", _stack(xs), ys, gs))
+        self._set("candidate", fit("candidate", _stack(xs), ys, gs))
 
     def yesno(self) -> None:
         labelled: list[tuple[Item, bool]] = []
@@ -311,12 +375,12 @@ class Calibrator:
         for item, label in labelled:
             engine = self.engines[item.source]
             g = self._gathered(item)
-            xs.append(prep.yesno_features(engine.parts, g, prep.ranked_evidence(g, self.models),
-                                          words))
+            xs.append(prep.yesno_features(
+                engine.parts, g, prep.ranked_evidence(g, self.models_for(item)), words))
             ys.append(label)
             gs.append(item.key)
-        model, figures = fit("yesno", _stack(xs), ys, gs)
-        pred = figures["_cv_pred"]
+        fitted = fit("yesno", _stack(xs), ys, gs)
+        pred, figures = fitted.oof, fitted.figures
         y = np.array(ys)
         # "Yes" above the threshold that best balances the yes and the no recall (CV, train).
         best_t, best_b = 0.5, -1.0
@@ -328,7 +392,7 @@ class Calibrator:
         figures["cv_balanced_accuracy"] = round(best_b, 4)
         figures["words"] = len(words)
         stderr(f"yesno: threshold {best_t:.2f}, CV balanced accuracy {best_b:.3f}")
-        self._set("yesno", model, figures)
+        self._set("yesno", fitted)
 
     def answerable(self) -> None:
         xs, ys, gs, src = [], [], [], []
@@ -340,8 +404,8 @@ class Calibrator:
             src.append(item.source)
 
         self._each("answerable", one)
-        model, figures = fit("answerable", _stack(xs), ys, gs)
-        pred, y, src_a = figures["_cv_pred"], np.array(ys), np.array(src)
+        fitted = fit("answerable", _stack(xs), ys, gs)
+        pred, figures, y, src_a = fitted.oof, fitted.figures, np.array(ys), np.array(src)
 
         def rates(t: float) -> dict[str, float]:
             out = {}
@@ -364,7 +428,7 @@ class Calibrator:
         self.thresholds["refuse_below"] = round(best_t, 2)
         figures["cv_at_threshold"] = {k: round(v, 4) for k, v in rates(best_t).items()}
         stderr(f"answerable: refuse below {best_t:.2f}: {figures['cv_at_threshold']}")
-        self._set("answerable", model, figures)
+        self._set("answerable", fitted)
 
     def confidence(self) -> None:
         from rag.extractive import ExtractiveSynthesizer
@@ -376,21 +440,39 @@ class Calibrator:
                 return
             engine = self.engines[item.source]
             g, evidence, ranked, yes, feats = self._decided(item)
-            p = float(self.models.fitted["answerable"].prob(feats)[0])
+            models = self.models_for(item)
+            p = float(models.fitted["answerable"].prob(feats)[0])
             if p < self.thresholds["refuse_below"]:
                 return  # refused: no answer to be sure of
             from rag.decision import Decision
 
             prepared = prep.Prepared(g.query, g.passages, tuple(evidence), tuple(ranked), yes,
                                      Decision(False, p, p, feats))
-            ans = ExtractiveSynthesizer(models=self.models).answer(prepared,
-                                                                   engine.articles())
+            ans = ExtractiveSynthesizer(models=models).answer(prepared, engine.articles())
             xs.append(confidence_features(g.query, p, feats, ranked, yes))
             ys.append(judge(item, ans))
             gs.append(item.key)
 
         self._each("confidence", one)
-        self._set("confidence", *fit("confidence", _stack(xs), ys, gs))
+        self._set("confidence", fit("confidence", _stack(xs), ys, gs))
+
+
+def save_folds(models: Models, folds: Sequence[Models]) -> None:
+    """The fold models beside the eval cache, tied to the artefact they were fitted with."""
+    FOLDS_PATH.parent.mkdir(parents=True, exist_ok=True)
+    FOLDS_PATH.write_text(json.dumps({"models": models.fingerprint,
+                                      "folds": [m.to_json() for m in folds]}), encoding="utf-8")
+
+
+def load_folds(out: Path) -> tuple[Models, ...]:
+    """The fold models saved with the artefact at ``out`` (for --from-stage)."""
+    kept = Models.load(out)
+    d = json.loads(FOLDS_PATH.read_text(encoding="utf-8")) if FOLDS_PATH.exists() else {}
+    if d.get("models") != kept.fingerprint or len(d.get("folds", ())) != N_FOLDS:
+        raise SystemExit(f"{FOLDS_PATH} does not hold the fold models of {out}; refit from "
+                         "the first stage")
+    return tuple(Models({k: model_from_json(v) for k, v in f["fitted"].items()})
+                 for f in d["folds"])
 
 
 def judge(item: Item, answer: Any) -> bool:
@@ -413,8 +495,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dry-run", action="store_true", help="print, do not write the file")
     p.add_argument("--out", type=Path, default=MODELS_PATH, help="where to write the models")
     p.add_argument("--from-stage", choices=STAGES, default=STAGES[0],
-                   help="keep the models of the earlier stages from --out and refit from this "
-                   "one on (when only later features changed)")
+                   help="keep the models of the earlier stages from --out (and their fold models "
+                   f"from {FOLDS_PATH.name} in the eval cache) and refit from this one on "
+                   "(when only later features changed)")
     args = p.parse_args(argv)
 
     from evals import multihop, runner
@@ -433,12 +516,18 @@ def main(argv: list[str] | None = None) -> int:
     cal = Calibrator(items, engines)
     start = STAGES.index(args.from_stage)
     if start:
-        kept = Models.load(args.out)
-        cal.models = Models({k: v for k, v in kept.fitted.items() if k in STAGES[:start]},
-                            dict(kept.thresholds))
+        kept, kept_folds = Models.load(args.out), load_folds(args.out)
+        earlier = STAGES[:start]
         cal.thresholds = {k: v for k, v in kept.thresholds.items()
-                          if (k == "yes_above" and start > STAGES.index("yesno"))}
-        cal.figures = {k: v for k, v in kept.figures.items() if k in STAGES[:start]}
+                          if THRESHOLD_STAGE.get(k) in earlier}
+
+        def kept_stages(m: Models) -> Models:
+            return Models({k: v for k, v in m.fitted.items() if k in earlier},
+                          dict(cal.thresholds))
+
+        cal.models = kept_stages(kept)
+        cal.fold_models = tuple(map(kept_stages, kept_folds))
+        cal.figures = {k: v for k, v in kept.figures.items() if k in earlier}
     for step in STAGES[start:]:
         getattr(cal, step)()
     counts = Counter(i.source for i in items)
@@ -451,7 +540,9 @@ def main(argv: list[str] | None = None) -> int:
         print(models.to_json()["figures"])
         return 0
     models.save(args.out)
-    print(f"wrote {args.out} (fingerprint {models.fingerprint})", file=sys.stderr)
+    save_folds(models, cal.fold_models)
+    print(f"wrote {args.out} (fingerprint {models.fingerprint}); its fold models in "
+          f"{FOLDS_PATH}", file=sys.stderr)
     return 0
 
 
