@@ -5,11 +5,13 @@ Also holds what both suites share: the cached eval stores and the thresholds gat
 
 from __future__ import annotations
 
+import ast
 import fcntl
 import hashlib
 import json
 import shutil
 import sys
+import textwrap
 import time
 import tomllib
 from collections.abc import Callable, Iterable, Sequence
@@ -293,16 +295,22 @@ def index_fingerprint(settings: Settings) -> str:
     h = hashlib.sha256()
     h.update(f"{settings.embed_model}|{settings.chunk_tokens}|{store.SCHEMA}|".encode())
     h.update(f"{text.ANALYZER}|{nlp.NLP_VERSION}|".encode())
-    h.update(inspect.getsource(pipeline.embed_text).encode())
-    h.update(inspect.getsource(text.split_sentences).encode())
-    h.update(inspect.getsource(text._split_block).encode())
-    h.update(inspect.getsource(sentences.build_sentences).encode())
+    for fn in (pipeline.embed_text, text.split_sentences, text._split_block,
+               sentences.build_sentences):
+        h.update(_code_only(textwrap.dedent(inspect.getsource(fn))).encode())
     for name in _CONTENT_MODULES:
         p = root / f"{name}.py"
         if p.exists():
             h.update(name.encode())
-            h.update(p.read_bytes())
+            h.update(_code_only(p.read_text(encoding="utf-8")).encode())
     return h.hexdigest()[:16]
+
+
+def _code_only(source: str) -> str:
+    """``source`` as its syntax tree: comments, blank lines and formatting do not change what
+    it does, so they must not make a 609-article store be rebuilt (20 min); docstrings,
+    names and every statement still count."""
+    return ast.dump(ast.parse(source))
 
 
 def cached_home(cache_root: Path, name: str, corpus_sha: str, settings: Settings,

@@ -174,6 +174,14 @@ def test_cached_home_builds_once_and_rebuilds_on_new_code(
     assert len(builds) == 2 and not (home / "stale").exists(), "new ingestion code rebuilds"
 
 
+def test_the_store_fingerprint_reads_code_not_comments() -> None:
+    code = 'def f(x):\n    """Doc."""\n    return x + 1\n'
+    commented = 'def f(x):  # Any: a boundary\n    """Doc."""\n\n    return x + 1  # why\n'
+    assert runner._code_only(code) == runner._code_only(commented)
+    assert runner._code_only(code) != runner._code_only(code.replace("+ 1", "+ 2"))
+    assert runner._code_only(code) != runner._code_only(code.replace("Doc.", "Other."))
+
+
 def test_multihop_answers_are_judged_by_kind() -> None:
     def q(answer: str, ev: tuple[multihop.Evidence, ...] = (multihop.Evidence(A2, "x"),)
           ) -> multihop.Question:
