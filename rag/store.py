@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import numpy as np
@@ -34,6 +34,9 @@ from rag.errors import EmbeddingMismatch, IndexNotFound, StoreError
 from rag.nlp import Annotation
 from rag.settings import Settings, offline_env
 from rag.types import Article, Chunk
+
+if TYPE_CHECKING:
+    from rag.worker import SearchWorker
 
 SCHEMA = 1
 _BATCH = 1000
@@ -366,6 +369,22 @@ class Store:
             worker = search_worker(settings.home / "chroma", f"{name}_chunks", self.top_home)
             if search_soon:
                 worker.start_soon()
+        try:
+            self._open_collections(settings, create, embed_model, dim, worker)
+        except BaseException:
+            if search_soon and worker is not None:
+                worker.close()  # the store cannot be used: the child is not needed
+            raise
+        self._stamp = commit_stamp(self.top_home) if not settings.chroma_url else 0.0
+        self._stamp_at = time.monotonic()
+        self._articles: dict[str, Article] | None = None
+        self._articles_at = 0.0
+        self._articles_stamp = 0.0
+        self._lock = threading.Lock()
+
+    def _open_collections(self, settings: Settings, create: bool, embed_model: str, dim: int,
+                          worker: SearchWorker | None) -> None:
+        name = settings.collection
         self.client = _client(settings, create)
         try:
             if create:
@@ -394,12 +413,6 @@ class Store:
             self.chunks = IsolatedCollection(self.chunks, worker, self.fingerprint)
         if embed_model:
             self.check_model(embed_model, dim)
-        self._stamp = commit_stamp(self.top_home) if not settings.chroma_url else 0.0
-        self._stamp_at = time.monotonic()
-        self._articles: dict[str, Article] | None = None
-        self._articles_at = 0.0
-        self._articles_stamp = 0.0
-        self._lock = threading.Lock()
 
     def outdated(self, every: float = 1.0) -> bool:
         """Whether another run committed or a rebuild was swapped in since this store was

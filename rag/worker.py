@@ -47,12 +47,18 @@ def _serve(conn: Connection, path: str, collection: str) -> None:  # pragma: no 
         # The fingerprint of what was opened: the parent compares it with the store's.
         return "ok", str((col.metadata or {}).get("fingerprint", ""))
 
+    # The parent may be gone before the index is open (it was started early and the store
+    # failed to open there too, or the process ended): then end quietly.
     try:
         col = open_collection()
     except Exception as e:  # noqa: BLE001 - reported to the parent, which names the fix
-        conn.send(("error", f"{type(e).__name__}: {e}"))
+        with contextlib.suppress(OSError):
+            conn.send(("error", f"{type(e).__name__}: {e}"))
         return
-    conn.send(opened(col))
+    try:
+        conn.send(opened(col))
+    except OSError:
+        return
     while True:
         try:
             message = conn.recv()
@@ -114,6 +120,8 @@ class SearchWorker:
         self._opening = True
 
     def _stop(self) -> None:
+        if self._opening and self._proc is not None:
+            self._proc.kill()  # still starting: it holds nothing worth a graceful end
         if self._conn is not None:
             try:
                 self._conn.send(None)
