@@ -72,8 +72,7 @@ class Engine:
 
     def _open(self) -> Store:
         try:
-            store = Store(self.settings, embed_model=self.embedder.name, dim=self.embedder.dim,
-                          search_soon=True)
+            store = Store(self.settings, embed_model=self.embedder.name, dim=self.embedder.dim)
             if store.chunk_count() or self.on_empty is None:
                 return store
         except IndexNotFound:
@@ -81,8 +80,7 @@ class Engine:
                 raise
         # First use with an empty store: the caller's hook fills it (or decides not to).
         self.on_empty(self.settings)
-        return Store(self.settings, embed_model=self.embedder.name, dim=self.embedder.dim,
-                     search_soon=True)
+        return Store(self.settings, embed_model=self.embedder.name, dim=self.embedder.dim)
 
     @property
     def retriever(self) -> Retriever:
