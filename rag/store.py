@@ -36,6 +36,13 @@ from rag.settings import Settings, offline_env
 from rag.types import Article, Chunk
 
 SCHEMA = 1
+# Candidates an HNSW search examines. Chroma's default, 100, is no more than the depth retrieval
+# asks for: on the 609-article corpus it returned 96% of the exact 100 nearest chunks (78% at
+# worst), and not the same ones in two processes, since the index's unsaved tail is inserted
+# again at every open. 1000 returned 99.97% and the same chunks in three processes, for about
+# 3 ms more per search (measured on 200 MultiHop-RAG questions, 2 cores); an index of fewer
+# chunks than this is searched exhaustively.
+HNSW_EF_SEARCH = 1000
 _BATCH = 1000
 CURRENT = "CURRENT"  # names the live generation under gens/ (written by 'rag index --rebuild')
 GENERATIONS = "gens"
@@ -344,6 +351,15 @@ class Staged:
     stale: tuple[str, ...]
 
 
+def _searched_deep(collection: Any) -> Any:  # Any: a chromadb Collection
+    """``collection`` with ``HNSW_EF_SEARCH``: an index made before it was set is changed by
+    the next writer that opens it (readers open it as they find it)."""
+    hnsw = (collection.configuration_json or {}).get("hnsw") or {}
+    if hnsw.get("ef_search") != HNSW_EF_SEARCH:
+        collection.modify(configuration={"hnsw": {"ef_search": HNSW_EF_SEARCH}})
+    return collection
+
+
 class Store:
     """One RAG_HOME's collections. Cheap to construct; thread-safe for reads."""
 
@@ -358,11 +374,11 @@ class Store:
         try:
             if create:
                 meta = {"embed_model": embed_model, "dim": dim, "schema": SCHEMA}
-                cfg = {"hnsw": {"space": "cosine"}}
-                self.chunks = self.client.get_or_create_collection(
-                    f"{name}_chunks", metadata=meta, configuration=cfg, embedding_function=None)
-                self.docs = self.client.get_or_create_collection(
-                    f"{name}_docs", metadata=meta, configuration=cfg, embedding_function=None)
+                cfg = {"hnsw": {"space": "cosine", "ef_search": HNSW_EF_SEARCH}}
+                self.chunks = _searched_deep(self.client.get_or_create_collection(
+                    f"{name}_chunks", metadata=meta, configuration=cfg, embedding_function=None))
+                self.docs = _searched_deep(self.client.get_or_create_collection(
+                    f"{name}_docs", metadata=meta, configuration=cfg, embedding_function=None))
             else:
                 self.chunks = self.client.get_collection(f"{name}_chunks", embedding_function=None)
                 self.docs = self.client.get_collection(f"{name}_docs", embedding_function=None)

@@ -18,7 +18,7 @@ from index.dedupe import disagreement, group_duplicates, load_signatures
 from index.pipeline import SIGNATURES
 from rag import Engine
 from rag.errors import EmbeddingMismatch
-from rag.store import Store
+from rag.store import HNSW_EF_SEARCH, Store
 from rag.types import Article
 from tests.conftest import settings_for
 
@@ -243,6 +243,22 @@ def test_near_duplicate_signatures_are_kept_between_runs(articles_copy: Path,
     report = index_paths([articles_copy], s)
     assert len(report.unchanged) == 4
     assert set(load_signatures(tmp_home / SIGNATURES)) == set(cached)
+
+
+def test_searches_examine_enough_candidates_and_older_indexes_are_upgraded(
+        articles_copy: Path, tmp_home: Path) -> None:
+    """Chroma's default search depth (100) missed true neighbours on a real corpus, and
+    different ones in two processes, so a server and ``rag.answer()`` could cite differently."""
+    s = settings_for(tmp_home)
+    index_paths([articles_copy], s)
+    store = Store(s, create=True)
+    for col in (store.chunks, store.docs):
+        assert col.configuration_json["hnsw"]["ef_search"] == HNSW_EF_SEARCH > 100
+        col.modify(configuration={"hnsw": {"ef_search": 100}})  # as indexes made before it
+    reopened = Store(s, create=True)
+    for col in (reopened.chunks, reopened.docs):
+        assert col.configuration_json["hnsw"]["ef_search"] == HNSW_EF_SEARCH
+    assert Engine(s).retrieve("When did the US warn Russia?", k=5)  # still answers
 
 
 def test_progress_counts_chunks_from_the_first_article_on(tmp_home: Path) -> None:
