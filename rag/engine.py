@@ -72,7 +72,8 @@ class Engine:
 
     def _open(self) -> Store:
         try:
-            store = Store(self.settings, embed_model=self.embedder.name, dim=self.embedder.dim)
+            store = Store(self.settings, embed_model=self.embedder.name, dim=self.embedder.dim,
+                          search_soon=True)
             if store.chunk_count() or self.on_empty is None:
                 return store
         except IndexNotFound:
@@ -80,7 +81,8 @@ class Engine:
                 raise
         # First use with an empty store: the caller's hook fills it (or decides not to).
         self.on_empty(self.settings)
-        return Store(self.settings, embed_model=self.embedder.name, dim=self.embedder.dim)
+        return Store(self.settings, embed_model=self.embedder.name, dim=self.embedder.dim,
+                     search_soon=True)
 
     @property
     def retriever(self) -> Retriever:

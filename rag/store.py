@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import numpy as np
@@ -34,6 +34,9 @@ from rag.errors import EmbeddingMismatch, IndexNotFound, StoreError
 from rag.nlp import Annotation
 from rag.settings import Settings, offline_env
 from rag.types import Article, Chunk
+
+if TYPE_CHECKING:
+    from rag.worker import SearchWorker
 
 SCHEMA = 1
 # Candidates an HNSW search examines. Chroma's default, 100, is no more than the depth retrieval
@@ -364,13 +367,41 @@ class Store:
     """One RAG_HOME's collections. Cheap to construct; thread-safe for reads."""
 
     def __init__(self, settings: Settings, *, create: bool = False,
-                 embed_model: str = "", dim: int = 0) -> None:
+                 embed_model: str = "", dim: int = 0, search_soon: bool = False) -> None:
+        """``search_soon``: this store will be searched (an engine's): start the search child
+        now, so that its imports overlap this process's."""
         self.top_home = settings.home
         if not settings.chroma_url:
             settings = settings.with_(home=live_home(settings.home))
         self.settings = settings
-        self.client = _client(settings, create)
         name = settings.collection
+        worker = None
+        if not settings.chroma_url and not create:
+            # Searches run native code over the index files: in a supervised child process,
+            # for an engine started before this process imports chromadb (the two overlap).
+            from rag.worker import search_worker
+
+            offline_env()  # the child inherits it: no telemetry
+            worker = search_worker(settings.home / "chroma", f"{name}_chunks", self.top_home)
+            if search_soon:
+                worker.start_soon()
+        try:
+            self._open_collections(settings, create, embed_model, dim, worker)
+        except BaseException:
+            if search_soon and worker is not None:
+                worker.close()  # the store cannot be used: the child is not needed
+            raise
+        self._stamp = commit_stamp(self.top_home) if not settings.chroma_url else 0.0
+        self._stamp_at = time.monotonic()
+        self._articles: dict[str, Article] | None = None
+        self._articles_at = 0.0
+        self._articles_stamp = 0.0
+        self._lock = threading.Lock()
+
+    def _open_collections(self, settings: Settings, create: bool, embed_model: str, dim: int,
+                          worker: SearchWorker | None) -> None:
+        name = settings.collection
+        self.client = _client(settings, create)
         try:
             if create:
                 meta = {"embed_model": embed_model, "dim": dim, "schema": SCHEMA}
@@ -392,20 +423,12 @@ class Store:
             raise store_error(e, settings) from e
         if settings.chroma_url:
             self.chunks, self.docs = _Guarded(self.chunks, settings), _Guarded(self.docs, settings)
-        elif not create:
-            # Searches run native code over the index files: in a supervised child process.
-            from rag.worker import IsolatedCollection, search_worker
+        elif worker is not None:
+            from rag.worker import IsolatedCollection
 
-            worker = search_worker(settings.home / "chroma", f"{name}_chunks", self.top_home)
             self.chunks = IsolatedCollection(self.chunks, worker, self.fingerprint)
         if embed_model:
             self.check_model(embed_model, dim)
-        self._stamp = commit_stamp(self.top_home) if not settings.chroma_url else 0.0
-        self._stamp_at = time.monotonic()
-        self._articles: dict[str, Article] | None = None
-        self._articles_at = 0.0
-        self._articles_stamp = 0.0
-        self._lock = threading.Lock()
 
     def outdated(self, every: float = 1.0) -> bool:
         """Whether another run committed or a rebuild was swapped in since this store was

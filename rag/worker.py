@@ -43,12 +43,22 @@ def _serve(conn: Connection, path: str, collection: str) -> None:  # pragma: no 
             path=path, settings=ChromaSettings(anonymized_telemetry=False))
         return client.get_collection(collection, embedding_function=None)
 
+    def opened(col: Any) -> tuple[str, str]:  # Any: a Chroma collection
+        # The fingerprint of what was opened: the parent compares it with the store's.
+        return "ok", str((col.metadata or {}).get("fingerprint", ""))
+
+    # The parent may be gone before the index is open (it was started early and the store
+    # failed to open there too, or the process ended): then end quietly.
     try:
         col = open_collection()
     except Exception as e:  # noqa: BLE001 - reported to the parent, which names the fix
-        conn.send(("error", f"{type(e).__name__}: {e}"))
+        with contextlib.suppress(OSError):
+            conn.send(("error", f"{type(e).__name__}: {e}"))
         return
-    conn.send(("ok", None))
+    try:
+        conn.send(opened(col))
+    except OSError:
+        return
     while True:
         try:
             message = conn.recv()
@@ -60,7 +70,7 @@ def _serve(conn: Connection, path: str, collection: str) -> None:  # pragma: no 
         try:
             if op == "reopen":
                 col = open_collection()
-                conn.send(("ok", None))
+                conn.send(opened(col))
             else:
                 conn.send(("ok", col.query(**payload)))
         except Exception as e:  # noqa: BLE001 - the search failed; the child lives on
@@ -79,11 +89,21 @@ class SearchWorker:
         self.last_failure = ""  # how the last child ended: "died", "timeout" or "error"
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
+        self._opening = False  # started; its "opened" message not read yet
         self._lock = threading.Lock()
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def _start(self) -> None:
+    def start_soon(self) -> None:
+        """Start the child now without waiting for it: it imports chromadb and opens the
+        index (about 1 s) on the other core while this process loads its own parts; the
+        first search then finds it ready."""
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._stop()
+                self._spawn()
+
+    def _spawn(self) -> None:
         # A fresh interpreter running this file as a script: never a fork of a threaded
         # server, and unlike multiprocessing's spawn it does not re-import the caller's main
         # module (a user's script calling rag.answer() at top level keeps working); -P keeps
@@ -97,9 +117,11 @@ class SearchWorker:
         finally:
             child.close()
         self._proc, self._conn = proc, Connection(parent.detach())
-        self._receive(START_TIMEOUT, "opening the vector index")
+        self._opening = True
 
     def _stop(self) -> None:
+        if self._opening and self._proc is not None:
+            self._proc.kill()  # still starting: it holds nothing worth a graceful end
         if self._conn is not None:
             try:
                 self._conn.send(None)
@@ -112,7 +134,7 @@ class SearchWorker:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait(timeout=5)
-        self._proc, self._conn = None, None
+        self._proc, self._conn, self._opening = None, None, False
 
     def close(self) -> None:
         with self._lock:
@@ -183,9 +205,11 @@ class SearchWorker:
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:
                 self._stop()
-                self._start()
-                self.fingerprint = fingerprint
-            elif fingerprint != self.fingerprint:
+                self._spawn()
+            if self._opening:
+                self.fingerprint = self._receive(START_TIMEOUT, "opening the vector index")
+                self._opening = False
+            if fingerprint != self.fingerprint:  # a commit since the child opened the index
                 assert self._conn is not None
                 self._conn.send(("reopen", None))
                 self._receive(START_TIMEOUT, "reopening the vector index")
