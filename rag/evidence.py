@@ -242,7 +242,9 @@ class _FirstSeen:
         at = self.at.get(tok)
         if at is None:  # the token's first occurrence as a whole token, as ``findall`` saw it
             found = re.search(rf"(?<!\S){re.escape(tok)}(?!\S)", self.text)
-            at = self.at[tok] = found.start() if found else default
+            if found is None:  # cannot happen (the token came from this text); not cached
+                return default
+            at = self.at[tok] = found.start()
         return at
 
 
