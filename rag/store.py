@@ -43,8 +43,8 @@ SCHEMA = 1
 # asks for: on the 609-article corpus it returned 96% of the exact 100 nearest chunks (78% at
 # worst), and not the same ones in two processes, since the index's unsaved tail is inserted
 # again at every open. 1000 returned 99.97% and the same chunks in three processes, for about
-# 3 ms more per search (measured on 200 MultiHop-RAG questions, 2 cores); an index of fewer
-# chunks than this is searched exhaustively.
+# 3 ms more per Chroma query (200 MultiHop-RAG questions, 2 cores; up to ~15 ms of retrieval
+# in a noisy A/B of whole answers); an index of fewer chunks than this is searched exhaustively.
 HNSW_EF_SEARCH = 1000
 _BATCH = 1000
 CURRENT = "CURRENT"  # names the live generation under gens/ (written by 'rag index --rebuild')
