@@ -272,28 +272,3 @@ def get_embedder(settings: Settings | None = None) -> Embedder:
             _embedders[key] = Embedder(s.embed_model, s.embed_backend, s.cache_dir)
         return _embedders[key]
 
-
-def llama_embedding(embedder: Embedder | None = None) -> Any:  # Any: LlamaIndex's
-    """The embedder as a LlamaIndex ``BaseEmbedding``, for LlamaIndex retrievers."""
-    from llama_index.core.embeddings import BaseEmbedding
-
-    emb = embedder or get_embedder()
-
-    class _MiniLM(BaseEmbedding):
-        # numpy's tolist() is typed Any: the annotated names say what it holds.
-        def _get_query_embedding(self, query: str) -> list[float]:
-            vec: list[float] = emb.embed([query])[0].tolist()
-            return vec
-
-        def _get_text_embedding(self, text: str) -> list[float]:
-            vec: list[float] = emb.embed([text])[0].tolist()
-            return vec
-
-        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-            vecs: list[list[float]] = emb.embed(texts).tolist()
-            return vecs
-
-        async def _aget_query_embedding(self, query: str) -> list[float]:
-            return self._get_query_embedding(query)
-
-    return _MiniLM(model_name=emb.name, embed_batch_size=64)

@@ -7,12 +7,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 
 from rag.dates import dates_named
-from rag.embeddings import Embedder, llama_embedding
+from rag.embeddings import Embedder
 from rag.lexical import LexicalIndex, build_lexical, lexical_dir
 from rag.names import publishers_named
 from rag.sentences import SentenceIndex, build_sentences, sentences_dir
@@ -52,40 +51,27 @@ class Retriever:
         self._checked = 0.0
         self._sentences_checked = 0.0
         self._lock = threading.Lock()
-        self._dense: Any = None  # Any: a LlamaIndex retriever
 
     # -- dense ---------------------------------------------------------------------------
 
-    def _llama_retriever(self, n: int) -> Any:  # Any: LlamaIndex's
-        """LlamaIndex's retriever over the Chroma collection, built once."""
-        if self._dense is None:
-            from llama_index.core import VectorStoreIndex
-            from llama_index.vector_stores.chroma import ChromaVectorStore
-
-            vs = ChromaVectorStore(chroma_collection=self.store.chunks)
-            self._dense = VectorStoreIndex.from_vector_store(
-                vs, embed_model=llama_embedding(self.embedder))
-        return self._dense.as_retriever(similarity_top_k=n)
-
-    def dense(self, query: str, vector: np.ndarray, n: int) -> list[tuple[Chunk, float]]:
-        """Nearest chunks by embedding; LlamaIndex's score is used for ranking only."""
-        from llama_index.core.schema import QueryBundle
+    def dense(self, vector: np.ndarray, n: int) -> list[tuple[Chunk, float]]:
+        """Nearest chunks by embedding (LlamaIndex's Chroma vector store, run in the search
+        worker for an embedded store); the score is used for ranking only."""
+        from rag.worker import nearest
 
         n = max(1, min(n, self.store.chunk_count()))
-        nodes = self._llama_retriever(n).retrieve(
-            QueryBundle(query_str=query, embedding=vector.tolist()))
+        found = nearest(self.store.chunks, vector.tolist(), n)
         arts = self.store.articles()
         out = []
-        for nws in nodes:
-            m = nws.node.metadata
+        for node_id, text, m, score in found:
             a = arts.get(m.get("doc_id", ""))
             if a is None or a.content_hash != m.get("content_hash"):
                 continue  # a chunk of an article being rewritten, or left by a crash
-            chunk = Chunk(chunk_id=nws.node.node_id, doc_id=m["doc_id"],
-                          text=nws.node.get_content(), start=int(m["start"]), end=int(m["end"]),
+            chunk = Chunk(chunk_id=node_id, doc_id=m["doc_id"],
+                          text=text, start=int(m["start"]), end=int(m["end"]),
                           title=m.get("title", ""), published=m.get("published") or None,
                           also_in=a.also_published_as, source=a.source)
-            out.append((chunk, float(nws.score or 0.0)))
+            out.append((chunk, score))
         return out
 
     # -- lexical -------------------------------------------------------------------------
@@ -148,7 +134,7 @@ class Retriever:
         if vector is None:
             vector = self.embedder.embed([query])[0]
         depth = max(self.fusion.depth, k * 3, self.fusion.rerank)
-        dense = self.dense(query, vector, depth) if self.fusion.dense else []
+        dense = self.dense(vector, depth) if self.fusion.dense else []
         lexical = []
         if self.fusion.lexical:
             index = self.lexical_index()

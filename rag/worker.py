@@ -8,6 +8,11 @@ round trip of the query vector and the results (measured in docs/reliability.md)
 
 A child keeps Chroma's in-memory copy of the index, which does not see later writes: it is
 reopened whenever the store's fingerprint changes (every committed indexing run).
+
+The dense search itself is LlamaIndex's (``llama_nearest``: its Chroma vector store queried
+with the question's embedding), and it runs in the child too: importing LlamaIndex costs
+about 2 s of CPU, which the child spends on the other core while this process loads spaCy
+and reads the articles, instead of on the first question's path.
 """
 
 from __future__ import annotations
@@ -25,6 +30,23 @@ from typing import Any
 
 SEARCH_TIMEOUT = 30.0  # seconds for one search (a healthy one takes milliseconds)
 START_TIMEOUT = 120.0  # importing chromadb and opening the store in a fresh child
+
+Nearest = list[tuple[str, str, dict[str, Any], float]]  # (node_id, text, metadata, score)
+
+
+def llama_nearest(collection: Any, embedding: list[float], n: int) -> Nearest:  # Any: Chroma's
+    """The ``n`` chunks nearest ``embedding``, best first, by LlamaIndex's vector store over a
+    Chroma collection: what its ``VectorIndexRetriever`` returns for a question whose
+    embedding is given (Chroma stores the text, so no docstore is read), as plain tuples
+    that cross a pipe."""
+    from llama_index.core.vector_stores.types import VectorStoreQuery
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    got = ChromaVectorStore(chroma_collection=collection).query(
+        VectorStoreQuery(query_embedding=embedding, similarity_top_k=n))
+    scores = got.similarities or [0.0] * len(got.nodes or [])
+    return [(node.node_id, node.get_content(), dict(node.metadata), float(score or 0.0))
+            for node, score in zip(got.nodes or [], scores, strict=True)]
 
 
 def _serve(conn: Connection, path: str, collection: str) -> None:  # pragma: no cover - child
@@ -59,6 +81,9 @@ def _serve(conn: Connection, path: str, collection: str) -> None:  # pragma: no 
         conn.send(opened(col))
     except OSError:
         return
+    # Imported now, while the parent is still loading its own parts, not on the first search.
+    with contextlib.suppress(ImportError):
+        import llama_index.vector_stores.chroma  # noqa: F401
     while True:
         try:
             message = conn.recv()
@@ -71,6 +96,8 @@ def _serve(conn: Connection, path: str, collection: str) -> None:  # pragma: no 
             if op == "reopen":
                 col = open_collection()
                 conn.send(opened(col))
+            elif op == "nearest":
+                conn.send(("ok", llama_nearest(col, **payload)))
             else:
                 conn.send(("ok", col.query(**payload)))
         except Exception as e:  # noqa: BLE001 - the search failed; the child lives on
@@ -191,17 +218,25 @@ class SearchWorker:
         A child found dead is replaced and the search tried once more: one that died between
         searches (killed, out of memory) costs nothing; one that the search itself crashes
         crashes again, and the question gets the error."""
+        return self._call(fingerprint, "query", kwargs)
+
+    def nearest(self, fingerprint: str, embedding: list[float], n: int) -> Nearest:
+        """``llama_nearest`` over the collection, in the child (retried like ``query``)."""
+        found: Nearest = self._call(fingerprint, "nearest", {"embedding": embedding, "n": n})
+        return found
+
+    def _call(self, fingerprint: str, op: str, payload: dict[str, Any]) -> Any:  # Any: the op's
         from rag.errors import StoreError
 
         self.last_failure = ""
         try:
-            return self._query(fingerprint, kwargs)
+            return self._query(fingerprint, op, payload)
         except StoreError:
             if self.last_failure != "died":  # a clean error, or a hang: no second try
                 raise
-            return self._query(fingerprint, kwargs)
+            return self._query(fingerprint, op, payload)
 
-    def _query(self, fingerprint: str, kwargs: dict[str, Any]) -> Any:  # Any: Chroma's
+    def _query(self, fingerprint: str, op: str, payload: dict[str, Any]) -> Any:  # Any: the op's
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:
                 self._stop()
@@ -216,7 +251,7 @@ class SearchWorker:
                 self.fingerprint = fingerprint
             assert self._conn is not None
             try:
-                self._conn.send(("query", kwargs))
+                self._conn.send((op, payload))
             except OSError:
                 pass  # it died between searches; _receive reports it
             return self._receive(SEARCH_TIMEOUT, "searching")
@@ -258,8 +293,20 @@ class IsolatedCollection:
                 kwargs[key] = value.tolist()
         return self._worker.query(self._fingerprint(), **kwargs)
 
+    def nearest(self, embedding: list[float], n: int) -> Nearest:
+        """``llama_nearest`` run in the search worker."""
+        return self._worker.nearest(self._fingerprint(), embedding, n)
+
     def __getattr__(self, name: str) -> Any:  # Any: Chroma's
         return getattr(self._c, name)
+
+
+def nearest(collection: Any, embedding: list[float], n: int) -> Nearest:  # Any: Chroma's
+    """LlamaIndex's nearest chunks: in the search worker for an embedded store, here for a
+    Chroma server's collection (its searches already run in another process)."""
+    if isinstance(collection, IsolatedCollection):
+        return collection.nearest(embedding, n)
+    return llama_nearest(collection, embedding, n)
 
 
 if __name__ == "__main__":  # the child: python worker.py FD PATH COLLECTION

@@ -60,3 +60,46 @@ def test_a_store_opened_only_to_read_records_starts_no_search_child(
     worker.close()
     Store(settings_for(indexed_home)).articles()  # `rag docs`, the page's article list
     assert worker.pid() is None
+
+
+def test_the_dense_search_is_llamaindex_in_the_child_and_the_asker_never_imports_it(
+        indexed_home: Path) -> None:
+    # A fresh interpreter answering from the embedded store: LlamaIndex (~2 s of imports) is
+    # the search child's, not the asking process's.
+    code = ("import sys\n"
+            "from pathlib import Path\n"
+            "from rag import Engine\n"
+            "from tests.conftest import settings_for\n"
+            f"engine = Engine(settings_for(Path({str(indexed_home)!r})))\n"
+            "a = engine.answer('When did the US warn Russia about an attack?')\n"
+            "assert a.citations, a.text\n"
+            "assert not [m for m in sys.modules if m.startswith('llama_index')], 'imported'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_childs_nearest_chunks_are_llamaindexs_retriever_results(
+        indexed_home: Path) -> None:
+    from llama_index.core import VectorStoreIndex
+    from llama_index.core.embeddings import MockEmbedding
+    from llama_index.core.schema import QueryBundle
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    from rag.worker import IsolatedCollection, nearest
+
+    engine = Engine(settings_for(indexed_home))
+    chunks = engine.store.chunks
+    assert isinstance(chunks, IsolatedCollection)
+    # The reference: LlamaIndex's own retriever over the same collection in this process
+    # (the embedding is given, so its embedding model is never called).
+    index = VectorStoreIndex.from_vector_store(ChromaVectorStore(chroma_collection=chunks),
+                                               embed_model=MockEmbedding(embed_dim=384))
+    for question in ("When did the US warn Russia?", "Who claimed the Crocus attack?"):
+        vec = engine.embedder.embed([question])[0].tolist()
+        want = index.as_retriever(similarity_top_k=8).retrieve(
+            QueryBundle(query_str=question, embedding=vec))
+        got = nearest(chunks, vec, 8)
+        assert [(n.node.node_id, n.node.get_content(), n.node.metadata) for n in want] == [
+            (cid, text, meta) for cid, text, meta, _ in got]
+        assert [round(float(n.score or 0), 6) for n in want] == [round(s, 6) for *_, s in got]
