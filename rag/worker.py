@@ -87,21 +87,26 @@ def _serve(conn: Connection, path: str, collection: str) -> None:  # pragma: no 
     while True:
         try:
             message = conn.recv()
-        except EOFError:
+        except (EOFError, OSError):  # the parent is gone (a reset: it never read "opened")
             return
         if message is None:
             return
         op, payload = message
+        reply: tuple[str, Any]  # Any: what the op returns
         try:
             if op == "reopen":
                 col = open_collection()
-                conn.send(opened(col))
+                reply = opened(col)
             elif op == "nearest":
-                conn.send(("ok", llama_nearest(col, **payload)))
+                reply = ("ok", llama_nearest(col, **payload))
             else:
-                conn.send(("ok", col.query(**payload)))
+                reply = ("ok", col.query(**payload))
         except Exception as e:  # noqa: BLE001 - the search failed; the child lives on
-            conn.send(("error", f"{type(e).__name__}: {e}"))
+            reply = ("error", f"{type(e).__name__}: {e}")
+        try:
+            conn.send(reply)
+        except OSError:  # the parent left without waiting for the answer
+            return
 
 
 class SearchWorker:

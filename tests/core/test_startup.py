@@ -103,3 +103,23 @@ def test_the_childs_nearest_chunks_are_llamaindexs_retriever_results(
         assert [(n.node.node_id, n.node.get_content(), n.node.metadata) for n in want] == [
             (cid, text, meta) for cid, text, meta, _ in got]
         assert [round(float(n.score or 0), 6) for n in want] == [round(s, 6) for *_, s in got]
+
+
+def test_a_child_whose_parent_leaves_without_reading_it_ends_quietly(
+        indexed_home: Path) -> None:
+    # A process that opens the store and exits before any search never reads the child's
+    # "opened" message: closing the socket then resets it, and the child must not die with
+    # a traceback on the user's terminal.
+    settings = settings_for(indexed_home)
+    worker = search_worker(indexed_home / "chroma", f"{settings.collection}_chunks",
+                           indexed_home)
+    worker.close()
+    worker.start_soon()
+    proc, conn = worker._proc, worker._conn
+    assert proc is not None and conn is not None
+    assert conn.poll(120)  # the child opened the index and said so; nobody reads it
+    assert conn.recv()[0] == "ok"
+    conn.send(("nearest", {"embedding": [0.0] * 384, "n": 1}))  # a search nobody reads
+    conn.close()
+    assert proc.wait(timeout=60) == 0
+    worker._proc, worker._conn, worker._opening = None, None, False
