@@ -22,7 +22,7 @@ from rag.errors import RagError
 from rag.evidence import NAME_LABELS, Evidence, type_fit
 from rag.models import Features, Model
 from rag.names import name_key, name_terms, same_name
-from rag.nlp import governors
+from rag.nlp import governors, parse_syntax_ahead
 from rag.question import Query
 from rag.text import fold, stem, terms
 from rag.types import Article
@@ -96,6 +96,8 @@ def gather(query: Query, evidence: Sequence[Evidence], articles: Mapping[str, Ar
     verbs = qwords | ({query.verb} if query.verb else set())
     groups: list[dict[str, object]] = []
     top = list(evidence[:DEPTH])
+    # The sentences whose mentions ``_governed`` will read, parsed together.
+    parse_syntax_ahead([ev.text for ev in top if any(m.label in wanted for m in ev.mentions)])
     for rank, ev in enumerate(top, start=1):
         art = articles.get(ev.doc_id)
         if art is None:

@@ -38,3 +38,28 @@ def test_first_seen_is_the_first_whitespace_token_holding_the_term(texts: list[s
         assert want
         assert all(first.get(t, -1) == at for t, at in want.items())
         assert first.get("zzzz-not-a-term", -7) == -7
+
+
+def test_sentences_parsed_ahead_in_a_batch_parse_as_they_do_one_by_one(texts: list[str]) -> None:
+    from rag import nlp
+    from rag.text import split_sentences
+
+    sentences = [t[s:e] for t in texts for s, e in split_sentences(t)][:150]
+    one = [nlp.model()(s, disable=["ner"]) for s in sentences]
+    nlp.parse_syntax_ahead(sentences)
+    got = [nlp.parse_syntax(s) for s in sentences]
+
+    def parse(doc: object) -> list[tuple[str, int, str, str, str]]:
+        return [(t.text, t.head.i, t.dep_, t.pos_, t.lemma_) for t in doc]  # type: ignore[attr-defined]
+
+    assert [parse(d) for d in got] == [parse(d) for d in one]
+    assert all(d is nlp.parse_syntax(s) for d, s in zip(got, sentences))  # not parsed again
+    # A full cache drops its oldest parses first.
+    kept = nlp._SYNTAX_KEPT
+    try:
+        nlp._SYNTAX_KEPT = 10
+        nlp._syntax.clear()
+        nlp.parse_syntax_ahead(sentences[:20])
+        assert len(nlp._syntax) <= 10 and sentences[19] in nlp._syntax
+    finally:
+        nlp._SYNTAX_KEPT = kept
