@@ -12,6 +12,13 @@ from rag.worker import search_worker
 from tests.conftest import settings_for
 
 
+def _passes_in_a_fresh_interpreter(code: str) -> None:
+    """Run ``code`` in a new Python process from the repository root; it must exit 0."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_spacy_loads_without_torch_and_torch_still_imports_after() -> None:
     # A fresh interpreter: the test session itself may have imported torch already.
     code = ("import sys\n"
@@ -21,9 +28,7 @@ def test_spacy_loads_without_torch_and_torch_still_imports_after() -> None:
             "assert 'torch' not in sys.modules, 'spaCy pulled torch in'\n"
             "import torch\n"
             "assert torch.tensor([1.0]).sum().item() == 1.0\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300, cwd=Path(__file__).resolve().parents[2])
-    assert done.returncode == 0, done.stderr[-2000:]
+    _passes_in_a_fresh_interpreter(code)
 
 
 def test_the_search_child_starts_with_the_store_and_serves_the_first_search(
@@ -74,9 +79,7 @@ def test_the_dense_search_is_llamaindex_in_the_child_and_the_asker_never_imports
             "a = engine.answer('When did the US warn Russia about an attack?')\n"
             "assert a.citations, a.text\n"
             "assert not [m for m in sys.modules if m.startswith('llama_index')], 'imported'\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300, cwd=Path(__file__).resolve().parents[2])
-    assert done.returncode == 0, done.stderr[-2000:]
+    _passes_in_a_fresh_interpreter(code)
 
 
 def test_the_childs_nearest_chunks_are_llamaindexs_retriever_results(
