@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
 
 import numpy as np
 
@@ -218,17 +217,12 @@ def _proximity(text: str, sent_start: int, start: int, end: int, qwords: set[str
     return 1.0 / min(dist) if dist else 0.0
 
 
-@lru_cache(maxsize=8192)
-def _head_vectors(embedder: Embedder, texts: tuple[str, ...]) -> np.ndarray:
-    return embedder.embed(list(texts))
-
-
 def _head_similarity(embedder: Embedder, head: str, texts: tuple[str, ...]) -> list[float]:
     """How much each candidate is "a {head}" to the embedder ("a newspaper" ~ "The New York
     Times"): the embedding model's knowledge of what a name is."""
     if not head:
         return [0.0] * len(texts)
-    vecs = _head_vectors(embedder, (f"a {head}",) + texts)
+    vecs = embedder.embed_each((f"a {head}",) + texts)
     return [float(v) for v in vecs[1:] @ vecs[0]]
 
 

@@ -60,6 +60,32 @@ def test_the_embedder_follows_the_settings() -> None:
     assert onnx_path(Path("/tmp/c")).parent == Path("/tmp/c/rag-cited")
 
 
+def test_remembered_vectors_are_the_ones_a_batch_gives() -> None:
+    import numpy as np
+
+    from rag.embeddings import get_embedder
+
+    e = get_embedder(Settings())  # the ONNX backend, as answering uses it
+    names = ["a newspaper", "The New York Times", "TechCrunch", "Sam Bankman-Fried", "FTX"]
+    want = e.embed(names)
+    assert np.array_equal(e.embed_each(names[:2]), want[:2])  # each alone in its batch
+    calls: list[list[str]] = []
+    embed = e.embed
+
+    def counted(texts: list[str], batch_size: int = 32) -> np.ndarray:
+        calls.append(list(texts))
+        return embed(texts, batch_size)
+
+    e.embed = counted  # type: ignore[method-assign]
+    try:
+        got = e.embed_each(names + names[:1])
+    finally:
+        del e.embed
+    assert np.array_equal(got, np.vstack([want, want[:1]]))
+    assert calls == [names[2:]]  # only the texts it had not seen, once each
+    assert e.embed_each([]).shape == (0, e.dim)
+
+
 def test_only_settings_reads_the_environment() -> None:
     readers = [f"{p.name}:{n}" for p in sorted(RAG.glob("*.py")) if p.name != "settings.py"
                for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
