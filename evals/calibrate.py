@@ -6,6 +6,9 @@ Data: the train split of the seed cases and of MultiHop-RAG (never dev: dev is w
 ``rag eval`` reports). The models are fitted in the order answering runs them, each on the
 features the steps before it produce with the models fitted so far:
 
+0. ``article``: is a candidate passage's article one that holds part of the answer (a gold
+   evidence article)? It picks which articles get a place among the ``k`` passages. Fitted
+   on the stores with more articles than places (the seeds' five all get one anyway).
 1. ``sentence``: does a sentence of the retrieved passages hold the answer (a gold evidence
    span or fact)?
 2. ``candidate``: is a typed candidate the gold answer?
@@ -63,7 +66,7 @@ MIN_WORD_QUESTIONS = 15
 C_GRID = (0.01, 0.1, 1.0)
 TREE_GRID = ((100, 3), (300, 3))  # (trees, depth)
 MIN_BALANCED = 20
-STAGES = ("sentence", "candidate", "yesno", "answerable", "confidence")
+STAGES = ("article", "sentence", "candidate", "yesno", "answerable", "confidence")
 N_FOLDS = 5
 THRESHOLD_STAGE = {"yes_above": "yesno", "refuse_below": "answerable"}  # who fits each
 # The fold models of a fit, for --from-stage (not shipped: only the calibration reads them).
@@ -286,7 +289,7 @@ class Calibrator:
         if key not in self.gathered:
             engine = self.engines[item.source]
             self.gathered[key] = prep.gather(engine.parts, item.question,
-                                             engine.settings.top_k)
+                                             engine.settings.top_k, self.models_for(item))
         return self.gathered[key]
 
     def _each(self, what: str, fn: Callable[[Item], None]) -> None:
@@ -322,6 +325,26 @@ class Calibrator:
         self.fold_models = tuple(Models({**m.fitted, name: f}, thresholds)
                                  for m, f in zip(self.fold_models, fitted.fold_models,
                                                  strict=True))
+
+    def article(self) -> None:
+        xs, gs = [], []
+        ys: list[bool] = []
+
+        def one(item: Item) -> None:
+            engine = self.engines[item.source]
+            if (not item.answerable or not item.gold_docs
+                    or len(engine.articles()) <= engine.retriever.fusion.spread):
+                return
+            found = prep.article_candidates(engine.parts, item.question, engine.settings.top_k)
+            if found.features is None or not len(found.features):
+                return
+            xs.append(found.features)
+            ys.extend(bool({p.doc_id, *p.chunk.also_in} & item.gold_docs)
+                      for p in found.passages)
+            gs.extend([item.key] * len(found.passages))
+
+        self._each("articles", one)
+        self._set("article", fit("article", _stack(xs), ys, gs))
 
     def sentence(self) -> None:
         xs, gs = [], []

@@ -130,7 +130,7 @@ class Engine:
     def retrieve(self, question: str, k: int = 10) -> list[Passage]:
         """The ``k`` passages that best match ``question``, best first."""
         q = check_question(question)
-        return self.retriever.retrieve(q, k=check_k(k))
+        return self.retriever.retrieve(q, k=check_k(k), ranker=self.models.get("article"))
 
     # -- answering -----------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from rag.lexical import LexicalIndex
 from rag.models import Features, Models
 from rag.names import named_sources
 from rag.question import Query, Speller, analyze, with_sources
-from rag.retrieval import Retriever
+from rag.retrieval import Candidates, Retriever
 from rag.text import terms
 from rag.typed import Candidate
 from rag.types import Article, Passage
@@ -69,15 +69,28 @@ class Parts:
     speller: Callable[[LexicalIndex], Speller]
 
 
-def gather(parts: Parts, question: str, k: int) -> Gathered:
-    """Analyse, retrieve, find the named sources, and describe every sentence."""
+def analysed(parts: Parts, question: str) -> tuple[Query, np.ndarray]:
+    """The question analysed (spelling checked against the index) and embedded."""
+    lexical = parts.retriever.lexical_index()
+    return analyze(question, lexical.df, parts.speller(lexical)), parts.embedder.embed(
+        [question])[0]
+
+
+def article_candidates(parts: Parts, question: str, k: int) -> Candidates:
+    """The re-scored candidate passages the ``article`` model chooses from."""
+    query, vec = analysed(parts, question)
+    return parts.retriever.candidates(question, k, vec, terms(query.search))
+
+
+def gather(parts: Parts, question: str, k: int, models: Models) -> Gathered:
+    """Analyse, retrieve (the ``article`` model choosing which articles get a place), find
+    the named sources, and describe every sentence."""
     t0 = time.perf_counter()
     retriever = parts.retriever
     lexical = retriever.lexical_index()
-    query = analyze(question, lexical.df, parts.speller(lexical))
-    vec = parts.embedder.embed([question])[0]
-    search = terms(query.search)
-    passages = retriever.retrieve(question, k=k, vector=vec, lexical_terms=search)
+    query, vec = analysed(parts, question)
+    passages = retriever.retrieve(question, k=k, vector=vec, lexical_terms=terms(query.search),
+                                  ranker=models.get("article"))
     articles = parts.articles()
     sources = named_sources(question, articles, passages)
     if sources.docs:  # "the Daily Express says": the name finds the article, not the fact
@@ -124,7 +137,7 @@ def yes_probability(parts: Parts, g: Gathered, evidence: list[Evidence],
 def prepare(parts: Parts, question: str, k: int, models: Models) -> Prepared:
     """Every step, with the fitted ``models``."""
     t0 = time.perf_counter()
-    g = gather(parts, question, k)
+    g = gather(parts, question, k, models)
     evidence = ranked_evidence(g, models)
     ranked = typed.rank(candidates_of(parts, g, evidence), models.get("candidate"))
     yes = yes_probability(parts, g, evidence, models)

@@ -1,10 +1,14 @@
-"""Retrieval: dense (LlamaIndex over Chroma) and lexical (BM25), fused, duplicates collapsed."""
+"""Retrieval: dense (LlamaIndex over Chroma) and lexical (BM25), fused, duplicates collapsed,
+re-scored by sentence, and the ``k`` passages chosen so that the articles most likely to hold
+part of the answer (the fitted ``article`` model, when there is one) each get a place."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -13,6 +17,7 @@ import numpy as np
 from rag.dates import dates_named
 from rag.embeddings import Embedder
 from rag.lexical import LexicalIndex, build_lexical, lexical_dir
+from rag.models import Features, Model
 from rag.names import publishers_named
 from rag.sentences import SentenceIndex, build_sentences, sentences_dir
 from rag.store import Store
@@ -20,6 +25,12 @@ from rag.text import question_clauses, question_parts, terms
 from rag.types import Article, Chunk, Passage
 
 RRF_K = 60  # the constant from Cormack et al.; flat enough that both lists matter
+# What the ``article`` model reads of each candidate passage (see ``candidate_features``).
+ARTICLE_FEATURES = (
+    "score", "fused", "fused_rank", "rank", "article_rank", "in_article", "article_passages",
+    "clause_best", "clause_mean", "clauses", "clause_rank", "clauses_near", "clause_gap",
+    "named", "dated", "n_named", "also")
+NEAR_CLAUSE_RANK = 3  # "clauses_near": clauses for which the article is among the first few
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,16 @@ class Fusion:
     rerank_weight: float = 0.6  # share of the sentence score in the re-scored rank
     named_bonus: float = 0.2  # for an article by a publisher, or of a date, the question names
     clause_depth: int = 20  # each clause's own BM25 top passages join the candidates
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The re-scored candidate passages of one question, best first, with what the
+    ``article`` model reads of each (None when re-scoring is off)."""
+
+    passages: tuple[Passage, ...]
+    covers: Mapping[str, tuple[float, ...]]  # chunk_id -> its share of each clause
+    features: Features | None
 
 
 class Retriever:
@@ -127,10 +148,18 @@ class Retriever:
     # -- fused ---------------------------------------------------------------------------
 
     def retrieve(self, query: str, k: int, vector: np.ndarray | None = None,
-                 lexical_terms: list[str] | None = None) -> list[Passage]:
+                 lexical_terms: list[str] | None = None, ranker: Model | None = None
+                 ) -> list[Passage]:
         """The ``k`` best passages, best first, near-duplicate passages collapsed.
 
-        ``lexical_terms`` replaces the analysed query for BM25 (e.g. spelling-corrected)."""
+        ``lexical_terms`` replaces the analysed query for BM25 (e.g. spelling-corrected);
+        ``ranker`` is the fitted ``article`` model that picks which articles get a place."""
+        return self.choose(self.candidates(query, k, vector, lexical_terms), k, ranker)
+
+    def candidates(self, query: str, k: int, vector: np.ndarray | None = None,
+                   lexical_terms: list[str] | None = None) -> Candidates:
+        """Dense and BM25 candidates fused, each clause's own BM25 hits added, all re-scored
+        by their best sentence (what ``choose`` picks ``k`` passages from)."""
         if vector is None:
             vector = self.embedder.embed([query])[0]
         depth = max(self.fusion.depth, k * 3, self.fusion.rerank)
@@ -143,27 +172,82 @@ class Retriever:
         f = self.fusion
         wanted = max(k * 3 if f.per_doc else k, f.rerank)
         passages = fuse(dense, lexical, wanted, f)
+        if not f.rerank:
+            return Candidates(tuple(passages), {}, None)
         articles = self.store.articles()
-        leaders: list[str] = []
-        if f.rerank:
-            clauses = question_clauses(query)
-            if f.clause_depth and f.lexical and clauses:
-                passages = _with_clause_hits(passages, self.lexical_index(), clauses,
-                                             f.clause_depth)
-            named = publishers_named(query, articles).docs
-            dates = dates_named(query)
-            bonus = {p.doc_id: f.named_bonus for p in passages
-                     if p.doc_id in named or (p.published or "")[:10] in dates}
-            clause_bonus = [{d: f.named_bonus for d in publishers_named(c, articles).docs}
-                            for c in clauses]
-            passages, leaders = rerank(query, passages, self.lexical_index().idf,
-                                       f.rerank_weight, lexical_terms, bonus, clause_bonus)
+        clauses = question_clauses(query)
+        if f.clause_depth and f.lexical and clauses:
+            passages = _with_clause_hits(passages, self.lexical_index(), clauses,
+                                         f.clause_depth)
+        fused = {p.chunk_id: p for p in passages}
+        named = publishers_named(query, articles).docs
+        dates = dates_named(query)
+        bonus = {p.doc_id: f.named_bonus for p in passages
+                 if p.doc_id in named or (p.published or "")[:10] in dates}
+        clause_bonus = [{d: f.named_bonus for d in publishers_named(c, articles).docs}
+                        for c in clauses]
+        passages, covers = rerank(query, passages, self.lexical_index().idf,
+                                  f.rerank_weight, lexical_terms, bonus, clause_bonus)
+        features = candidate_features(passages, fused, covers, named, dates)
+        return Candidates(tuple(passages), covers, features)
+
+    def choose(self, found: Candidates, k: int, ranker: Model | None = None) -> list[Passage]:
+        """``k`` of the candidates, several articles given a place, widened."""
+        f = self.fusion
+        passages = list(found.passages)
+        articles = self.store.articles()
         if f.per_doc:
-            passages = spread(passages, leaders, f, k, articles)
+            chance = (ranker.prob(found.features)
+                      if ranker is not None and found.features is not None and passages
+                      else None)
+            passages = spread(passages, found.covers, f, k, articles, chance)
         passages = passages[:k]
         if f.window:
             passages = widen(passages, articles, f.window)
         return passages
+
+
+def candidate_features(passages: Sequence[Passage], fused: Mapping[str, Passage],
+                       covers: Mapping[str, tuple[float, ...]], named: Collection[str],
+                       dates: Collection[str]) -> Features:
+    """What the ``article`` model reads of each re-scored candidate: its scores and ranks
+    before and after re-scoring, its article's rank and number of candidates, how much of
+    each clause it holds and how its article ranks for each clause, whether its publisher
+    or date is the one the question names."""
+    top = max((p.score for p in passages), default=1.0) or 1.0
+    order = list(dict.fromkeys(p.doc_id for p in passages))
+    article_rank = {d: i for i, d in enumerate(order)}
+    per_article = Counter(p.doc_id for p in passages)
+    n = len(next(iter(covers.values()), ()))
+    clause_rank: list[dict[str, int]] = []
+    clause_top: list[float] = []
+    for i in range(n):
+        best: dict[str, float] = {}
+        for p in sorted(passages, key=lambda p: -covers[p.chunk_id][i]):
+            best.setdefault(p.doc_id, covers[p.chunk_id][i])
+        clause_rank.append({d: j for j, d in enumerate(best)})
+        clause_top.append(max(best.values(), default=0.0))
+    seen: Counter[str] = Counter()
+    rows = []
+    for pos, p in enumerate(passages):
+        before = fused[p.chunk_id]
+        cov = covers.get(p.chunk_id, ())
+        ranks = [r[p.doc_id] for r in clause_rank]
+        row = {"score": p.score / top, "fused": before.score,
+               "fused_rank": math.log1p(before.rank - 1), "rank": math.log1p(pos),
+               "article_rank": math.log1p(article_rank[p.doc_id]),
+               "in_article": seen[p.doc_id], "article_passages": per_article[p.doc_id],
+               "clauses": n, "named": float(p.doc_id in named),
+               "dated": float((p.published or "")[:10] in dates),
+               "n_named": math.log1p(len(named)), "also": len(p.chunk.also_in)}
+        if n:  # a question of one clause: these stay 0 (the re-scored score says it all)
+            row |= {"clause_best": max(cov), "clause_mean": sum(cov) / n,
+                    "clause_rank": min(ranks),
+                    "clauses_near": sum(r < NEAR_CLAUSE_RANK for r in ranks),
+                    "clause_gap": min(t - c for t, c in zip(clause_top, cov))}
+        seen[p.doc_id] += 1
+        rows.append(row)
+    return Features.of(ARTICLE_FEATURES, rows)
 
 
 def _with_clause_hits(passages: list[Passage], index: LexicalIndex, clauses: Sequence[str],
@@ -184,18 +268,19 @@ def _with_clause_hits(passages: list[Passage], index: LexicalIndex, clauses: Seq
 def rerank(query: str, passages: list[Passage], idf: Callable[[str], float], weight: float,
            query_terms: list[str] | None = None, bonus: Mapping[str, float] | None = None,
            clause_bonus: Sequence[Mapping[str, float]] = ()
-           ) -> tuple[list[Passage], list[str]]:
+           ) -> tuple[list[Passage], dict[str, tuple[float, ...]]]:
     """Re-score candidates by their single best sentence: the idf-weighted share of the
     question's terms (or of one part's, for a multi-part question) that the sentence holds.
 
     A passage holding the fact in one sentence beats one that merely shares many words
     scattered over it. The title and publisher count at half weight ("the TechCrunch
     article on ..."); ``bonus`` is added per article (one the question names).
-    Also returns, for a question of several clauses, the article that best answers each
-    clause alone ("covered by TechCrunch for A, noted by Polygon for B"), in clause order;
-    ``clause_bonus[i]`` favours the articles of a publisher clause ``i`` itself names."""
+    Also returns, for a question of several clauses, each candidate's share of each clause
+    alone ("covered by TechCrunch for A, noted by Polygon for B"), by chunk id in the
+    candidates' order before re-scoring; ``clause_bonus[i]`` favours the articles of a
+    publisher clause ``i`` itself names."""
     if not passages:
-        return passages, []
+        return passages, {}
     bonus = bonus or {}
     full = set(query_terms if query_terms is not None else terms(query))
     parts = [set(terms(p)) for p in question_parts(query)]
@@ -218,10 +303,10 @@ def rerank(query: str, passages: list[Passage], idf: Callable[[str], float], wei
         for i, (g, total) in enumerate(clauses):
             own = clause_bonus[i].get(p.doc_id, 0.0) if i < len(clause_bonus) else extra
             per_clause[i].append(_cover(g, total, sentences, context, idf_of) + own)
-    leaders = list(dict.fromkeys(passages[int(np.argmax(sc))].doc_id for sc in per_clause))
+    covers = {p.chunk_id: tuple(sc[j] for sc in per_clause) for j, p in enumerate(passages)}
     scored.sort(key=lambda x: -x[0])
     return ([replace(p, score=round(sc, 6), rank=i) for i, (sc, p) in enumerate(scored, start=1)],
-            leaders)
+            covers)
 
 
 def _cover(group: set[str], total: float, sentences: Sequence[frozenset[str]],
@@ -234,20 +319,36 @@ def _cover(group: set[str], total: float, sentences: Sequence[frozenset[str]],
                for words in sentences or (frozenset(),))
 
 
-def spread(passages: list[Passage], leaders: Sequence[str], fusion: Fusion, k: int,
-           articles: Mapping[str, Article]) -> list[Passage]:
+def _leaders(covers: Mapping[str, tuple[float, ...]], passages: Sequence[Passage]) -> list[str]:
+    """The article that best answers each clause alone, in clause order (``covers`` is in
+    the candidates' order before re-scoring: the first of equals wins)."""
+    doc = {p.chunk_id: p.doc_id for p in passages}
+    n = len(next(iter(covers.values()), ()))
+    return list(dict.fromkeys(doc[max(covers, key=lambda c: covers[c][i])] for i in range(n)))
+
+
+def spread(passages: list[Passage], covers: Mapping[str, tuple[float, ...]], fusion: Fusion,
+           k: int, articles: Mapping[str, Article], chance: np.ndarray | None = None
+           ) -> list[Passage]:
     """Choose ``k`` of the ranked passages so that several articles get a place.
 
-    First the best passage of each clause's leading article, then of the next best articles
-    that score at least ``fusion.spread_min`` of the best, up to ``fusion.spread`` articles;
-    then the best remaining passages, at most ``fusion.per_doc`` per article, skipping one
-    that a chosen passage's widened window already covers. Best first."""
+    First up to ``fusion.spread`` articles get their best passage: with ``chance`` (the
+    ``article`` model's probability for each passage), the articles most likely to hold part
+    of the answer; without, each clause's leading article, then the next best articles that
+    score at least ``fusion.spread_min`` of the best. Then the best remaining passages, at
+    most ``fusion.per_doc`` per article, skipping one that a chosen passage's widened window
+    already covers. Best first."""
     best: dict[str, Passage] = {}
     for p in passages:
         best.setdefault(p.doc_id, p)
-    top = passages[0].score if passages else 0.0
-    strong = [d for d, p in best.items() if p.score >= fusion.spread_min * top]
-    docs = list(dict.fromkeys([d for d in leaders if d in best] + strong))
+    if chance is not None:
+        docs = list(dict.fromkeys(passages[int(i)].doc_id
+                                  for i in np.argsort(-chance, kind="stable")))
+    else:
+        top = passages[0].score if passages else 0.0
+        strong = [d for d, p in best.items() if p.score >= fusion.spread_min * top]
+        docs = list(dict.fromkeys([d for d in _leaders(covers, passages) if d in best]
+                                  + strong))
     chosen = [best[d] for d in docs[: min(k, fusion.spread)]]
     windows: dict[str, list[tuple[int, int]]] = {}
     for p in chosen:

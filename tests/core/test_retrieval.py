@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
+
 from rag.dates import dates_named
-from rag.retrieval import Fusion, rerank, spread
+from rag.models import Linear
+from rag.retrieval import ARTICLE_FEATURES, Fusion, _leaders, candidate_features, rerank, spread
 from rag.text import question_clauses
 from rag.types import Article, Chunk, Passage
 
@@ -28,19 +33,34 @@ def test_spread_gives_strong_articles_a_place_before_second_passages() -> None:
     ranked = [_passage(a, 0, 1.0), _passage(a, 2, 0.95), _passage(a, 30, 0.9),
               _passage(b, 5, 0.8), _passage(d, 5, 0.3), _passage(c, 5, 0.2)]
     fusion = Fusion(window=300, spread=8, spread_min=0.5, per_doc=3)
-    got = spread(ranked, ["c"], fusion, k=3, articles=arts)
+    c_leads = {p.chunk_id: (float(p.doc_id == "c"),) for p in ranked}  # one clause, c's
+    got = spread(ranked, c_leads, fusion, k=3, articles=arts)
     # c leads a clause; a and b are strong; d is weak. a's second passage lies inside the
     # window its first is widened to, so it is skipped for the far one.
     assert [(p.doc_id, p.start) for p in got] == [("a", 0), ("b", 240), ("c", 240)]
-    got = spread(ranked, [], fusion, k=4, articles=arts)
+    got = spread(ranked, {}, fusion, k=4, articles=arts)
     assert [(p.doc_id, p.start) for p in got] == [("a", 0), ("a", 1440), ("b", 240), ("d", 240)]
     assert [p.rank for p in got] == [1, 2, 3, 4]
+
+
+def test_spread_gives_a_place_to_the_articles_the_model_finds_likely() -> None:
+    a, b, c, d = (_article(x) for x in "abcd")
+    arts = {x.doc_id: x for x in (a, b, c, d)}
+    ranked = [_passage(a, 0, 1.0), _passage(a, 30, 0.9), _passage(b, 5, 0.8),
+              _passage(d, 5, 0.3), _passage(c, 5, 0.2)]
+    fusion = Fusion(window=300, spread=2, spread_min=0.5, per_doc=3)
+    chance = np.array([0.9, 0.9, 0.1, 0.2, 0.7])  # c is weak by score, likely by the model
+    got = spread(ranked, {}, fusion, k=3, articles=arts, chance=chance)
+    # the two likeliest articles first (a, c), then the best remaining passage by score
+    assert [(p.doc_id, p.start) for p in got] == [("a", 0), ("a", 1440), ("c", 240)]
+    got = spread(ranked, {}, fusion, k=3, articles=arts)  # without the model: by score
+    assert [(p.doc_id, p.start) for p in got] == [("a", 0), ("a", 1440), ("b", 240)]
 
 
 def test_spread_keeps_at_most_per_doc_passages_of_an_article() -> None:
     a = _article("a", 200)
     ranked = [_passage(a, i * 20, 1.0 - i / 100) for i in range(8)]
-    got = spread(ranked, [], Fusion(window=300, per_doc=2), k=10, articles={"a": a})
+    got = spread(ranked, {}, Fusion(window=300, per_doc=2), k=10, articles={"a": a})
     assert len(got) == 2
 
 
@@ -50,8 +70,8 @@ def test_rerank_favours_the_named_article_and_finds_each_clause_s_article() -> N
               _passage(b, 0, 1.0, "A two-pack of USB-C cables costs $15.99 at Amazon.")]
     q = ("Which company, covered for its ability to build factories, "
          "also sells a two-pack of USB-C cables?")
-    got, leaders = rerank(q, ranked, lambda t: 1.0, 0.6)
-    assert leaders == ["a", "b"]  # one article per clause, in the question's order
+    got, covers = rerank(q, ranked, lambda t: 1.0, 0.6)
+    assert _leaders(covers, got) == ["a", "b"]  # one article per clause, in question order
     plain = {p.doc_id: p.score for p in got}
     got, _ = rerank(q, ranked, lambda t: 1.0, 0.6, bonus={"b": 0.2})
     assert {p.doc_id: p.score for p in got}["b"] > plain["b"]
@@ -70,3 +90,28 @@ def test_a_question_s_clauses() -> None:
                            "sells cables as noted by Polygon?")
     assert [c.strip() for c in got] == ["covered by TechCrunch for building factories",
                                         "also sells cables as noted by Polygon"]
+
+
+def test_the_article_model_reads_ranks_clauses_and_named_sources() -> None:
+    a, b = _article("a", source="TechCrunch"), _article("b", source="Polygon")
+    fused = [_passage(a, 0, 1.0, "Amazon can build factories from the ground up."),
+             _passage(a, 9, 0.9, "Amazon hires."),
+             _passage(b, 0, 0.5, "A two-pack of USB-C cables costs $15.99 at Amazon.")]
+    fused = [replace(p, rank=i) for i, p in enumerate(fused, start=1)]
+    q = ("Which company, covered for its ability to build factories, "
+         "also sells a two-pack of USB-C cables?")
+    got, covers = rerank(q, fused, lambda t: 1.0, 0.6)
+    x = candidate_features(got, {p.chunk_id: p for p in fused}, covers, {"b"}, set())
+    assert x.names == ARTICLE_FEATURES and len(x) == len(got)
+    row = {p.chunk_id: x.row(i) for i, p in enumerate(got)}
+    cables, second = row["b-0"], row["a-9"]
+    assert cables["clauses"] == 2 and cables["clause_rank"] == 0  # b leads the second clause
+    assert cables["named"] == 1.0 and second["named"] == 0.0
+    assert second["in_article"] == 1 and second["article_passages"] == 2
+    assert cables["fused"] == 0.5 and row["a-0"]["fused_rank"] == 0.0
+    # A model that trusts "named" alone puts b first among the articles.
+    named_only = Linear(ARTICLE_FEATURES, (0.0,) * len(ARTICLE_FEATURES),
+                        (1.0,) * len(ARTICLE_FEATURES),
+                        tuple(float(n == "named") for n in ARTICLE_FEATURES), 0.0)
+    chance = named_only.prob(x)
+    assert got[int(np.argmax(chance))].doc_id == "b"
