@@ -3,8 +3,9 @@
 Every decision that weighs evidence is a model fitted on the train splits by
 ``python -m evals.calibrate`` (scikit-learn at fit time: a logistic regression or gradient-
 boosted trees, whichever cross-validates better; numpy alone at ask time): which
-articles get a place among the passages (``article``), which sentences answer (``sentence``), which candidate is the answer (``candidate``), yes or no
-(``yesno``), whether the sources answer at all (``answerable``) and how sure the answer is
+articles get a place among the passages (``article``), which sentences answer
+(``sentence``), which candidate is the answer (``candidate``), yes or no (``yesno``),
+whether the sources answer at all (``answerable``) and how sure the answer is
 (``confidence``). They live in one versioned artefact, ``rag/models.json``, with the feature
 names each was fitted on, a fingerprint of its content, what it was fitted on, and its
 fitted thresholds. No weight is typed in by hand.

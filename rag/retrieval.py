@@ -29,7 +29,8 @@ RRF_K = 60  # the constant from Cormack et al.; flat enough that both lists matt
 ARTICLE_FEATURES = (
     "score", "fused", "fused_rank", "rank", "article_rank", "in_article", "article_passages",
     "clause_best", "clause_mean", "clauses", "clause_rank", "clauses_near", "clause_gap",
-    "named", "dated", "n_named", "also")
+    "named", "dated", "n_named", "also", "dense_rank", "lexical_rank", "title_cover",
+    "sentence_sim", "article_sim")
 NEAR_CLAUSE_RANK = 3  # "clauses_near": clauses for which the article is among the first few
 
 
@@ -188,8 +189,45 @@ class Retriever:
                         for c in clauses]
         passages, covers = rerank(query, passages, self.lexical_index().idf,
                                   f.rerank_weight, lexical_terms, bonus, clause_bonus)
-        features = candidate_features(passages, fused, covers, named, dates)
+        idf = self.lexical_index().idf
+        wanted_terms = set(lexical_terms if lexical_terms is not None else terms(query))
+        total = sum(idf(t) for t in wanted_terms) or 1.0
+        title_cover = {p.doc_id: sum(idf(t) for t in wanted_terms & set(terms(p.title))) / total
+                       for p in passages}
+        ranks = ({c.chunk_id: i for i, (c, _) in enumerate(dense)},
+                 {c.chunk_id: i for i, (c, _) in enumerate(lexical)})
+        similarity = self._similarity(passages, articles, vector)
+        features = candidate_features(passages, fused, covers, named, dates, ranks, title_cover,
+                                      depth, similarity)
         return Candidates(tuple(passages), covers, features)
+
+    def _similarity(self, passages: Sequence[Passage], articles: Mapping[str, Article],
+                    vector: np.ndarray) -> dict[str, tuple[float, float]]:
+        """For each candidate: its best sentence's cosine to the question, and its article's
+        best (sentence vectors stored at index time; nothing is embedded here). Cosines to
+        each clause, which needed the clauses embedded, did not help the article model on
+        train (5-fold, three fold draws)."""
+        index = self.sentence_index()
+        q = np.asarray(vector, np.float32)
+        out: dict[str, tuple[float, float]] = {}
+        by_doc: dict[str, list[Passage]] = {}
+        for p in passages:
+            by_doc.setdefault(p.doc_id, []).append(p)
+        for doc, ps in by_doc.items():
+            art = articles.get(doc)
+            vecs = index.of(art) if art is not None else None
+            if art is None or vecs is None or not len(vecs):
+                continue
+            spans = art.sentences()[: len(vecs)]
+            sims = vecs[: len(spans)].astype(np.float32) @ q
+            starts = np.array([a for a, _ in spans])
+            ends = np.array([b for _, b in spans])
+            whole = float(sims.max())
+            for p in ps:
+                inside = (starts < p.end) & (ends > p.start)
+                if inside.any():
+                    out[p.chunk_id] = (float(sims[inside].max()), whole)
+        return out
 
     def choose(self, found: Candidates, k: int, ranker: Model | None = None) -> list[Passage]:
         """``k`` of the candidates, several articles given a place, widened."""
@@ -209,11 +247,17 @@ class Retriever:
 
 def candidate_features(passages: Sequence[Passage], fused: Mapping[str, Passage],
                        covers: Mapping[str, tuple[float, ...]], named: Collection[str],
-                       dates: Collection[str]) -> Features:
+                       dates: Collection[str],
+                       list_ranks: tuple[Mapping[str, int], Mapping[str, int]] = ({}, {}),
+                       title_cover: Mapping[str, float] | None = None, depth: int = 100,
+                       similarity: Mapping[str, tuple[float, float]] | None = None
+                       ) -> Features:
     """What the ``article`` model reads of each re-scored candidate: its scores and ranks
-    before and after re-scoring, its article's rank and number of candidates, how much of
-    each clause it holds and how its article ranks for each clause, whether its publisher
-    or date is the one the question names."""
+    before and after re-scoring and in the dense and BM25 lists (``list_ranks``; ``depth``
+    when absent), its article's rank and number of candidates, how much of each clause it
+    holds and how its article ranks for each clause, whether its publisher or date is the
+    one the question names, the share of the question its article's title holds, and its
+    best sentence's (and its article's best) cosine to the question."""
     top = max((p.score for p in passages), default=1.0) or 1.0
     order = list(dict.fromkeys(p.doc_id for p in passages))
     article_rank = {d: i for i, d in enumerate(order)}
@@ -227,6 +271,7 @@ def candidate_features(passages: Sequence[Passage], fused: Mapping[str, Passage]
             best.setdefault(p.doc_id, covers[p.chunk_id][i])
         clause_rank.append({d: j for j, d in enumerate(best)})
         clause_top.append(max(best.values(), default=0.0))
+    similarity = similarity or {}
     seen: Counter[str] = Counter()
     rows = []
     for pos, p in enumerate(passages):
@@ -239,7 +284,12 @@ def candidate_features(passages: Sequence[Passage], fused: Mapping[str, Passage]
                "in_article": seen[p.doc_id], "article_passages": per_article[p.doc_id],
                "clauses": n, "named": float(p.doc_id in named),
                "dated": float((p.published or "")[:10] in dates),
-               "n_named": math.log1p(len(named)), "also": len(p.chunk.also_in)}
+               "n_named": math.log1p(len(named)), "also": len(p.chunk.also_in),
+               "dense_rank": math.log1p(list_ranks[0].get(p.chunk_id, depth)),
+               "lexical_rank": math.log1p(list_ranks[1].get(p.chunk_id, depth)),
+               "title_cover": (title_cover or {}).get(p.doc_id, 0.0)}
+        if p.chunk_id in similarity:
+            row["sentence_sim"], row["article_sim"] = similarity[p.chunk_id]
         if n:  # a question of one clause: these stay 0 (the re-scored score says it all)
             row |= {"clause_best": max(cov), "clause_mean": sum(cov) / n,
                     "clause_rank": min(ranks),

@@ -164,6 +164,22 @@ def test_retrieval_spreads_over_articles_without_overlapping_windows(engine: Eng
             assert a is b or a.doc_id != b.doc_id or a.end <= b.start or b.end <= a.start
 
 
+def test_the_article_model_reads_real_candidates(engine: Engine) -> None:
+    from rag.retrieval import ARTICLE_FEATURES
+
+    found = engine.parts.retriever.candidates("How did the US warn Russia about the attack?", 8)
+    assert found.features is not None and found.features.names == ARTICLE_FEATURES
+    assert len(found.features) == len(found.passages) > 8
+    # every candidate's sentences have stored vectors: similarities are real cosines
+    sims = found.features.column("sentence_sim")
+    assert (sims > 0.2).all() and (sims <= 1.0001).all()
+    assert (found.features.column("article_sim") >= sims - 1e-6).all()
+    model = engine.models.get("article")
+    assert model is not None  # shipped in rag/models.json
+    chance = model.prob(found.features)
+    assert chance.shape == (len(found.passages),) and ((chance >= 0) & (chance <= 1)).all()
+
+
 def test_a_named_publisher_ranks_its_article_first(engine: Engine) -> None:
     ps = engine.retrieve("What did the Daily Express US report about the warning?", k=5)
     assert ps[0].doc_id.startswith("000")  # the Daily Express US article

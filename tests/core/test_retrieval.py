@@ -101,7 +101,8 @@ def test_the_article_model_reads_ranks_clauses_and_named_sources() -> None:
     q = ("Which company, covered for its ability to build factories, "
          "also sells a two-pack of USB-C cables?")
     got, covers = rerank(q, fused, lambda t: 1.0, 0.6)
-    x = candidate_features(got, {p.chunk_id: p for p in fused}, covers, {"b"}, set())
+    x = candidate_features(got, {p.chunk_id: p for p in fused}, covers, {"b"}, set(),
+                           ({"a-0": 0}, {"b-0": 4}), {"b": 0.5}, 100, {"a-0": (0.8, 0.9)})
     assert x.names == ARTICLE_FEATURES and len(x) == len(got)
     row = {p.chunk_id: x.row(i) for i, p in enumerate(got)}
     cables, second = row["b-0"], row["a-9"]
@@ -109,6 +110,10 @@ def test_the_article_model_reads_ranks_clauses_and_named_sources() -> None:
     assert cables["named"] == 1.0 and second["named"] == 0.0
     assert second["in_article"] == 1 and second["article_passages"] == 2
     assert cables["fused"] == 0.5 and row["a-0"]["fused_rank"] == 0.0
+    # ranks in the dense and BM25 lists (absent: the depth searched), title, similarity
+    assert row["a-0"]["dense_rank"] == 0.0 and cables["dense_rank"] == np.float32(np.log1p(100))
+    assert cables["lexical_rank"] == np.float32(np.log1p(4)) and cables["title_cover"] == 0.5
+    assert row["a-0"]["sentence_sim"] == np.float32(0.8) and cables["sentence_sim"] == 0.0
     # A model that trusts "named" alone puts b first among the articles.
     named_only = Linear(ARTICLE_FEATURES, (0.0,) * len(ARTICLE_FEATURES),
                         (1.0,) * len(ARTICLE_FEATURES),
