@@ -187,9 +187,9 @@ class Retriever:
                  if p.doc_id in named or (p.published or "")[:10] in dates}
         clause_bonus = [{d: f.named_bonus for d in publishers_named(c, articles).docs}
                         for c in clauses]
-        passages, covers = rerank(query, passages, self.lexical_index().idf,
-                                  f.rerank_weight, lexical_terms, bonus, clause_bonus)
         idf = self.lexical_index().idf
+        passages, covers = rerank(query, passages, idf, f.rerank_weight, lexical_terms, bonus,
+                                  clause_bonus)
         wanted_terms = set(lexical_terms if lexical_terms is not None else terms(query))
         total = sum(idf(t) for t in wanted_terms) or 1.0
         title_cover = {p.doc_id: sum(idf(t) for t in wanted_terms & set(terms(p.title))) / total
