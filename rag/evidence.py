@@ -122,6 +122,10 @@ def sentences_of(query: Query, qvec: np.ndarray, passages: Sequence[Passage],
         stored = sentences.of(art) if sentences is not None else None
         if stored is not None and len(stored) != len(spans):
             stored = None
+        # Each sentence's terms, from the index when it holds them (analysed at index time).
+        seqs = sentences.terms_of(art) if sentences is not None else None
+        seq_of = seqs.__getitem__ if seqs is not None else (
+            lambda j, spans=spans, art=art: _seq(art.text[spans[j][0]:spans[j][1]]))
         title_terms = _terms(f"{art.title} {art.source}")
         inside = [i for i, (s, e) in enumerate(spans) if s >= p.start and e <= p.end]
         for i in inside:
@@ -130,17 +134,15 @@ def sentences_of(query: Query, qvec: np.ndarray, passages: Sequence[Passage],
                 continue
             seen.add((p.doc_id, s))
             text = art.text[s:e]
-            st = _terms(text)
-            prev_e = spans[i - 1] if i else (s, s)
-            next_e = spans[i + 1] if i + 1 < len(spans) else (e, e)
-            ctx = st | _terms(art.text[prev_e[0]:prev_e[1]]) | _terms(
-                art.text[next_e[0]:next_e[1]]) | title_terms
+            seq = seq_of(i)
+            st = frozenset(seq)
+            ctx = st.union(seq_of(i - 1) if i else (), seq_of(i + 1) if i + 1 < len(spans)
+                           else (), title_terms)
             # A name is introduced once ("Matthew Miller") and shortened after ("Miller").
             first = _first_seen(art.text) if ents - st else None
             before = st | title_terms | (set() if first is None else
                                          {t for t in ents if first.get(t, e) < s})
             own = art.annotation.mentions_in(s, e) if art.annotation is not None else ()
-            seq = _seq(text)
             fits = [(fit.get(m.label, 0.0), m) for m in own
                     if not _terms(art.text[m.start:m.end]) <= asked]
             best_fit = max((f for f, _ in fits), default=0.0)

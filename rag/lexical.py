@@ -16,13 +16,15 @@ import shutil
 from collections import Counter
 from collections.abc import Sequence
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rag.settings import DEFAULT_COLLECTION
-from rag.text import ANALYZER, fold, terms
+from rag.termtable import TermTable
+from rag.text import ANALYZER, fold, split_sentences, terms
 from rag.types import Chunk
 
 _WORD = re.compile(r"\b[a-z]{3,40}\b")  # the words spelling correction may correct to
@@ -91,17 +93,57 @@ class _Scores:
         return scores
 
 
+def chunk_sentence_terms(text: str) -> tuple[tuple[str, ...], ...]:
+    """The terms of each sentence of a chunk's text: what re-scoring compares the question
+    with (computed at index time, see ``LexicalIndex.sentence_terms``)."""
+    return tuple(tuple(terms(text[s:e])) for s, e in split_sentences(text))
+
+
+def words_key(text: str) -> int:
+    """A digest of a text's words with stopwords, in order: two chunks with the same key
+    hold the same passage (published in two articles), whatever the spacing and case."""
+    words = " ".join(terms(text, keep_stopwords=True)).encode("utf-8")
+    return int.from_bytes(hashlib.blake2b(words, digest_size=8).digest(), "little")
+
+
 class LexicalIndex:
-    """BM25 over chunk texts (built by bm25s, scored by ``_Scores``), with its chunks."""
+    """BM25 over chunk texts (built by bm25s, scored by ``_Scores``), with its chunks and
+    what answering reads of each chunk's text, analysed once here (``sentences``, ``keys``)."""
 
     def __init__(self, scores: _Scores | None, chunks: list[Chunk], fingerprint: str,
-                 df: dict[str, int], words: dict[str, int] | None = None) -> None:
+                 df: dict[str, int], words: dict[str, int] | None = None,
+                 sentences: TermTable | None = None, keys: np.ndarray | None = None) -> None:
         self.scores = scores
         self.chunks = chunks
         self.fingerprint = fingerprint
         self.df = df  # chunks containing each term: idf weights for sentence scoring
         self.words = words or {}  # folded words as written, with counts: spelling correction
+        # Per chunk, in ``chunks`` order: its sentences' terms, and its ``words_key``.
+        self.sentences = sentences if sentences is not None else TermTable.build(
+            chunk_sentence_terms(c.text) for c in chunks)
+        self.keys = keys if keys is not None else np.array(
+            [words_key(c.text) for c in chunks], dtype=np.uint64)
+        self._row: dict[str, int] | None = None
         self._model: Any = None  # bm25s.BM25 (untyped), kept to be saved: only after build()
+
+    def _row_of(self, chunk: Chunk) -> int | None:
+        """``chunk``'s row in this index, when the index holds that chunk with that text."""
+        if self._row is None:
+            self._row = {c.chunk_id: i for i, c in enumerate(self.chunks)}
+        i = self._row.get(chunk.chunk_id)
+        return i if i is not None and self.chunks[i].text == chunk.text else None
+
+    def sentence_terms(self, chunk: Chunk) -> tuple[frozenset[str], ...]:
+        """The terms of each sentence of ``chunk`` (from the index; analysed now for a chunk
+        it does not hold)."""
+        i = self._row_of(chunk)
+        return tuple(map(frozenset, self.sentences[i])) if i is not None else sentence_sets(
+            chunk.text)
+
+    def words_key(self, chunk: Chunk) -> int:
+        """``words_key`` of ``chunk``'s text (from the index when it holds the chunk)."""
+        i = self._row_of(chunk)
+        return int(self.keys[i]) if i is not None else cached_words_key(chunk.text)
 
     def idf(self, term: str) -> float:
         """Smoothed inverse document frequency; unseen terms weigh the most."""
@@ -146,6 +188,8 @@ class LexicalIndex:
         tmp.mkdir(parents=True)
         if self._model is not None:
             self._model.save(str(tmp / "bm25"))
+        self.sentences.save(tmp, "chunk_sentences")
+        np.save(tmp / "chunk_keys.npy", self.keys)
         with open(tmp / "chunks.json", "w", encoding="utf-8") as f:
             json.dump({"fingerprint": self.fingerprint, "analyzer": ANALYZER, "df": self.df,
                        "words": self.words,
@@ -181,10 +225,27 @@ class LexicalIndex:
         scores = _Scores.load(folder / "bm25") if chunks else None
         if scores is not None and scores.num_docs != len(chunks):
             raise ValueError(f"{folder}: the BM25 matrix does not match its chunk list")
-        return cls(scores, chunks, data["fingerprint"], data["df"], data["words"])
+        sentences = TermTable.load(folder, "chunk_sentences")
+        keys = np.load(folder / "chunk_keys.npy", allow_pickle=False)
+        if len(sentences) != len(chunks) or keys.shape != (len(chunks),):
+            raise ValueError(f"{folder}: the chunk analyses do not match its chunk list")
+        return cls(scores, chunks, data["fingerprint"], data["df"], data["words"], sentences,
+                   keys)
 
 
 CHECKSUMS = "checksums.json"
+
+
+@lru_cache(maxsize=4096)
+def sentence_sets(text: str) -> tuple[frozenset[str], ...]:
+    """The term set of each sentence of a chunk no index holds (cached: chunks recur)."""
+    return tuple(map(frozenset, chunk_sentence_terms(text)))
+
+
+@lru_cache(maxsize=8192)
+def cached_words_key(text: str) -> int:
+    """``words_key`` of a chunk no index holds (cached likewise)."""
+    return words_key(text)
 
 
 def _sha256(path: Path) -> str:

@@ -10,13 +10,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
 
 import numpy as np
 
 from rag.dates import dates_named
 from rag.embeddings import Embedder
-from rag.lexical import LexicalIndex, build_lexical, lexical_dir
+from rag.lexical import LexicalIndex, build_lexical, cached_words_key, lexical_dir, sentence_sets
 from rag.models import Features, Model
 from rag.names import publishers_named
 from rag.sentences import SentenceIndex, build_sentences, sentences_dir
@@ -135,7 +134,7 @@ class Retriever:
             previous: SentenceIndex | None = None
             try:
                 previous = SentenceIndex.load(folder)
-                if previous.fingerprint == fp:
+                if previous.fingerprint == fp and previous.terms is not None:
                     self._sentences = previous
                     return previous
             except (FileNotFoundError, ValueError, KeyError, OSError):
@@ -172,7 +171,8 @@ class Retriever:
                        else index.search(query, depth))
         f = self.fusion
         wanted = max(k * 3 if f.per_doc else k, f.rerank)
-        passages = fuse(dense, lexical, wanted, f)
+        index = self.lexical_index()
+        passages = fuse(dense, lexical, wanted, f, index.words_key)
         if not f.rerank:
             return Candidates(tuple(passages), {}, None)
         articles = self.store.articles()
@@ -189,7 +189,7 @@ class Retriever:
                         for c in clauses]
         idf = self.lexical_index().idf
         passages, covers = rerank(query, passages, idf, f.rerank_weight, lexical_terms, bonus,
-                                  clause_bonus)
+                                  clause_bonus, index.sentence_terms)
         wanted_terms = set(lexical_terms if lexical_terms is not None else terms(query))
         total = sum(idf(t) for t in wanted_terms) or 1.0
         title_cover = {p.doc_id: sum(idf(t) for t in wanted_terms & set(terms(p.title))) / total
@@ -317,7 +317,8 @@ def _with_clause_hits(passages: list[Passage], index: LexicalIndex, clauses: Seq
 
 def rerank(query: str, passages: list[Passage], idf: Callable[[str], float], weight: float,
            query_terms: list[str] | None = None, bonus: Mapping[str, float] | None = None,
-           clause_bonus: Sequence[Mapping[str, float]] = ()
+           clause_bonus: Sequence[Mapping[str, float]] = (),
+           sentence_terms: Callable[[Chunk], tuple[frozenset[str], ...]] | None = None,
            ) -> tuple[list[Passage], dict[str, tuple[float, ...]]]:
     """Re-score candidates by their single best sentence: the idf-weighted share of the
     question's terms (or of one part's, for a multi-part question) that the sentence holds.
@@ -328,9 +329,11 @@ def rerank(query: str, passages: list[Passage], idf: Callable[[str], float], wei
     Also returns, for a question of several clauses, each candidate's share of each clause
     alone ("covered by TechCrunch for A, noted by Polygon for B"), by chunk id in the
     candidates' order before re-scoring; ``clause_bonus[i]`` favours the articles of a
-    publisher clause ``i`` itself names."""
+    publisher clause ``i`` itself names. ``sentence_terms`` gives a chunk's sentences'
+    terms (the lexical index's, analysed at index time); by default they are analysed here."""
     if not passages:
         return passages, {}
+    sentence_terms = sentence_terms or (lambda c: sentence_sets(c.text))
     bonus = bonus or {}
     full = set(query_terms if query_terms is not None else terms(query))
     parts = [set(terms(p)) for p in question_parts(query)]
@@ -346,7 +349,7 @@ def rerank(query: str, passages: list[Passage], idf: Callable[[str], float], wei
     per_clause: list[list[float]] = [[] for _ in clauses]
     for p in passages:
         context = frozenset(terms(f"{p.title} {p.source}"))
-        sentences = _sentence_terms(p.text)
+        sentences = sentence_terms(p.chunk)
         best = max(_cover(g, total, sentences, context, idf_of) for g, total in groups)
         extra = bonus.get(p.doc_id, 0.0)
         scored.append(((1 - weight) * p.score / top + weight * best + extra, p))
@@ -416,22 +419,6 @@ def spread(passages: list[Passage], covers: Mapping[str, tuple[float, ...]], fus
     return [replace(p, rank=i) for i, p in enumerate(chosen, start=1)]
 
 
-@lru_cache(maxsize=8192)
-def _words_of(text: str) -> tuple[str, ...]:
-    """A chunk's words with stopwords, what ``fuse`` compares passages by. Cached: the same
-    chunks come back for many questions, and analysing the ~100 candidates of each question
-    afresh was a tenth of the answer time on MultiHop-RAG (issue 14)."""
-    return tuple(terms(text, keep_stopwords=True))
-
-
-@lru_cache(maxsize=4096)
-def _sentence_terms(text: str) -> tuple[frozenset[str], ...]:
-    """The terms of each sentence of a candidate passage (candidates recur across questions)."""
-    from rag.text import split_sentences
-
-    return tuple(frozenset(terms(text[s:e])) for s, e in split_sentences(text))
-
-
 def _window(p: Passage, art: Article | None, chars: int) -> tuple[int, int]:
     """``p`` grown by whole sentences on both sides up to about ``chars`` characters."""
     start, end = p.start, p.end
@@ -469,8 +456,10 @@ def widen(passages: list[Passage], articles: Mapping[str, Article], chars: int
 
 
 def fuse(dense: Sequence[tuple[Chunk, float]], lexical: Sequence[tuple[Chunk, float]], k: int,
-         fusion: Fusion) -> list[Passage]:
-    """Weighted reciprocal rank fusion, then collapse of passages with the same words."""
+         fusion: Fusion, key_of: Callable[[Chunk], int] | None = None) -> list[Passage]:
+    """Weighted reciprocal rank fusion, then collapse of passages with the same words
+    (``key_of``: a chunk's ``words_key``, from the lexical index when given)."""
+    key_of = key_of or (lambda c: cached_words_key(c.text))
     scores: dict[str, float] = {}
     chunks: dict[str, Chunk] = {}
     for weight, ranked in ((fusion.dense, dense), (fusion.lexical, lexical)):
@@ -480,10 +469,10 @@ def fuse(dense: Sequence[tuple[Chunk, float]], lexical: Sequence[tuple[Chunk, fl
     order = sorted(scores, key=lambda cid: (-scores[cid], cid))
     best = max(scores.values(), default=1.0)
     passages: list[Passage] = []
-    seen: dict[tuple[str, ...], int] = {}
+    seen: dict[int, int] = {}
     for cid in order:
         chunk = chunks[cid]
-        key = _words_of(chunk.text)
+        key = key_of(chunk)
         if key in seen:  # the same passage published in another article: list both sources
             i = seen[key]
             kept = passages[i].chunk

@@ -15,11 +15,14 @@ import os
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from rag.settings import DEFAULT_COLLECTION
+from rag.termtable import Row, TermTable
+from rag.text import ANALYZER, terms
 from rag.types import Article
 
 Embed = Callable[[list[str]], np.ndarray]
@@ -27,11 +30,26 @@ Embed = Callable[[list[str]], np.ndarray]
 
 @dataclass(frozen=True)
 class SentenceIndex:
-    """Sentence vectors of every article; ``rows[doc_id] = (content_hash, first, count)``."""
+    """Sentence vectors of every article; ``rows[doc_id] = (content_hash, first, count)``;
+    with each sentence's terms (``terms``: one row per article, in the order of ``first``)."""
 
     fingerprint: str
     vectors: np.ndarray  # float16, L2-normalised rows
     rows: Mapping[str, tuple[str, int, int]]
+    terms: TermTable | None = None  # None: saved before terms were (``build_sentences`` adds them)
+
+    @cached_property
+    def _term_row(self) -> dict[str, int]:
+        return {d: i for i, d in enumerate(sorted(self.rows, key=lambda d: self.rows[d][1]))}
+
+    def terms_of(self, article: Article) -> Row | None:
+        """The terms of each of ``article``'s sentences, as ``rag.text.terms`` gives them, or
+        None when they are not in the index."""
+        got = self.rows.get(article.doc_id)
+        if self.terms is None or got is None or got[0] != article.content_hash:
+            return None
+        row = self.terms[self._term_row[article.doc_id]]
+        return row if len(row) == got[2] else None
 
     def of(self, article: Article) -> np.ndarray | None:
         """The vectors of ``article``'s sentences, or None when they are not (or no longer:
@@ -47,8 +65,11 @@ class SentenceIndex:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         np.save(tmp / "vectors.npy", self.vectors)
+        if self.terms is not None:
+            self.terms.save(tmp, "sentences")
         (tmp / "rows.json").write_text(json.dumps(
-            {"fingerprint": self.fingerprint, "rows": {k: list(v) for k, v in self.rows.items()}}),
+            {"fingerprint": self.fingerprint, "rows": {k: list(v) for k, v in self.rows.items()},
+             "analyzer": ANALYZER if self.terms is not None else None}),
             encoding="utf-8")
         old = folder.with_name(f"{folder.name}.{os.getpid()}.old")
         if folder.exists():
@@ -63,7 +84,12 @@ class SentenceIndex:
         rows = {k: (str(h), int(a), int(n)) for k, (h, a, n) in data["rows"].items()}
         if rows and max(a + n for _, a, n in rows.values()) > len(vectors):
             raise ValueError(f"{folder}: the sentence rows do not match the vectors")
-        return cls(str(data["fingerprint"]), vectors, rows)
+        table = None
+        if data.get("analyzer") == ANALYZER:  # else terms of another analyzer: made again
+            table = TermTable.load(folder, "sentences")
+            if len(table) != len(rows):
+                raise ValueError(f"{folder}: the sentence terms do not match the rows")
+        return cls(str(data["fingerprint"]), vectors, rows, table)
 
 
 def sentences_dir(home: Path, collection: str = DEFAULT_COLLECTION) -> Path:
@@ -100,4 +126,15 @@ def build_sentences(articles: Mapping[str, Article], embed: Embed, fingerprint: 
     dim = next((p.shape[1] for p in parts if p.size), 0)
     vectors = (np.concatenate([p.reshape(-1, dim) for p in parts]) if dim
                else np.zeros((0, 0), np.float16))
-    return SentenceIndex(fingerprint, vectors, rows)
+    order = sorted(rows, key=lambda d: rows[d][1])
+    table = TermTable.build(_sentence_terms(articles[d], previous) for d in order)
+    return SentenceIndex(fingerprint, vectors, rows, table)
+
+
+def _sentence_terms(article: Article, previous: SentenceIndex | None) -> Row:
+    """The terms of each sentence of ``article``: copied from ``previous`` when it holds
+    them (the same text), else analysed here."""
+    old = previous.terms_of(article) if previous is not None else None
+    if old is not None:
+        return old
+    return tuple(tuple(terms(article.text[s:e])) for s, e in article.sentences())

@@ -116,7 +116,8 @@ def fold(text: str) -> str:
     return text.lower().replace("’", "'").replace("‘", "'")
 
 
-# Bump when ``terms`` changes: saved lexical indexes built with another version are rebuilt.
+# Bump when ``terms`` or ``split_sentences`` changes: saved lexical indexes and sentence
+# terms built with another version are rebuilt.
 ANALYZER = "snowball-4"
 
 # Spelling variants and demonyms folded to one form, so "defence" meets "defense" and
