@@ -36,7 +36,7 @@ from rag.embeddings import get_embedder
 from rag.errors import IngestError, RagError, StoreError
 from rag.lexical import build_lexical
 from rag.nlp import annotate
-from rag.sentences import SentenceIndex, build_sentences, sentences_dir
+from rag.sentences import SentenceIndex, analysed, build_sentences, sentences_dir
 from rag.settings import DEFAULT_COLLECTION, Settings
 from rag.store import Staged, Store, index_lock, new_generation, publish_generation, store_error
 from rag.types import Article, Chunk
@@ -385,14 +385,15 @@ def _annotated(articles: list[Article], batch: int = 32) -> Iterator[Article]:
 
 def _sentence_vectors(articles: dict[str, Article], home: Path, settings: Settings,
                       fingerprint: str) -> None:
-    """Embed the sentences of new and changed articles and save every article's vectors
-    beside the lexical index, under the run's fingerprint."""
+    """Embed the sentences of new and changed articles and save every article's vectors, with
+    its sentences' terms, beside the lexical index, under the run's fingerprint."""
     folder = sentences_dir(home, settings.collection)
     try:
         previous: SentenceIndex | None = SentenceIndex.load(folder)
     except (FileNotFoundError, ValueError, KeyError, OSError):
         previous = None
-    build_sentences(articles, get_embedder(settings).embed, fingerprint, previous).save(folder)
+    index = build_sentences(articles, get_embedder(settings).embed, fingerprint, previous)
+    analysed(index, articles, previous).save(folder)
 
 
 def embed_text(title: str, text: str) -> str:

@@ -22,7 +22,7 @@ from rag.models import Features, Model
 from rag.nlp import Mention
 from rag.question import Query
 from rag.sentences import SentenceIndex
-from rag.text import terms
+from rag.text import first_offsets, term_set, terms
 from rag.types import Article, Passage
 
 # The spaCy labels an answer can carry, and which ones each kind of question wants by grammar
@@ -126,7 +126,8 @@ def sentences_of(query: Query, qvec: np.ndarray, passages: Sequence[Passage],
         seqs = sentences.terms_of(art) if sentences is not None else None
         seq_of = seqs.__getitem__ if seqs is not None else (
             lambda j, spans=spans, art=art: _seq(art.text[spans[j][0]:spans[j][1]]))
-        title_terms = _terms(f"{art.title} {art.source}")
+        title_terms = term_set(f"{art.title} {art.source}")
+        first: Mapping[str, int] | None = None  # where each term first occurs in the article
         inside = [i for i, (s, e) in enumerate(spans) if s >= p.start and e <= p.end]
         for i in inside:
             s, e = spans[i]
@@ -139,12 +140,14 @@ def sentences_of(query: Query, qvec: np.ndarray, passages: Sequence[Passage],
             ctx = st.union(seq_of(i - 1) if i else (), seq_of(i + 1) if i + 1 < len(spans)
                            else (), title_terms)
             # A name is introduced once ("Matthew Miller") and shortened after ("Miller").
-            first = _first_seen(art.text) if ents - st else None
+            if first is None and ents - st:
+                first = (sentences.first_of(art) if sentences is not None else None) or \
+                    _first_seen(art.text)
             before = st | title_terms | (set() if first is None else
                                          {t for t in ents if first.get(t, e) < s})
             own = art.annotation.mentions_in(s, e) if art.annotation is not None else ()
             fits = [(fit.get(m.label, 0.0), m) for m in own
-                    if not _terms(art.text[m.start:m.end]) <= asked]
+                    if not term_set(art.text[m.start:m.end]) <= asked]
             best_fit = max((f for f, _ in fits), default=0.0)
             rows.append({
                 "lex": sum(idf(t) for t in qterms & st) / total,
@@ -204,67 +207,16 @@ def _apposition(query: Query, text: str) -> float:
 
 
 @lru_cache(maxsize=65536)
-def _terms(text: str) -> frozenset[str]:
-    """A sentence's terms (sentences recur across questions)."""
-    return frozenset(terms(text))
-
-
-@lru_cache(maxsize=65536)
 def _seq(text: str) -> tuple[str, ...]:
-    """A text's terms in order, cached like ``_terms``: a sentence, and the words beside a
+    """A text's terms in order, cached like ``term_set``: a sentence, and the words beside a
     mention in it, come back whenever its passage is retrieved again (issue 14)."""
     return tuple(terms(text))
 
 
 @lru_cache(maxsize=2048)
-def _first_seen(text: str) -> _FirstSeen:
-    """Where each term first occurs in an article (character offset)."""
-    return _FirstSeen(text)
-
-
-class _FirstSeen:
-    """Each term's first occurrence in a text: the first whitespace-delimited token whose terms
-    hold it, located when asked. Built from the distinct tokens in C (``dict.fromkeys``,
-    ``map``) instead of a Python loop over every token: 2.5x faster on the MultiHop-RAG
-    articles, with the same offsets (compared on all 609), and a seventh of the answer time
-    was this map (issue 14)."""
-
-    def __init__(self, text: str) -> None:
-        tokens = list(dict.fromkeys(_TOKEN.findall(text)))  # in order of first occurrence
-        pairs = [(t, tok) for tok, ts in zip(tokens, map(_TOKEN_TERMS.__getitem__, tokens))
-                 for t in ts]
-        self.text = text
-        self.token = dict(reversed(pairs))  # the earliest token of each term wins
-        self.at: dict[str, int] = {}
-
-    def get(self, term: str, default: int) -> int:
-        tok = self.token.get(term)
-        if tok is None:
-            return default
-        at = self.at.get(tok)
-        if at is None:  # the token's first occurrence as a whole token, as ``findall`` saw it
-            found = re.search(rf"(?<!\S){re.escape(tok)}(?!\S)", self.text)
-            if found is None:  # cannot happen (the token came from this text); not cached
-                return default
-            at = self.at[tok] = found.start()
-        return at
-
-
-class _TokenTerms(dict[str, tuple[str, ...]]):
-    """One whitespace-delimited token's terms, computed on first sight and looked up in C
-    (tokens recur within and across articles). Bounded: cleared past ``LIMIT`` tokens."""
-
-    LIMIT = 200_000
-
-    def __missing__(self, token: str) -> tuple[str, ...]:
-        if len(self) >= self.LIMIT:
-            self.clear()
-        got = self[token] = tuple(terms(token))
-        return got
-
-
-_TOKEN = re.compile(r"\S+")
-_TOKEN_TERMS = _TokenTerms()
+def _first_seen(text: str) -> Mapping[str, int]:
+    """``first_offsets`` of an article no sentence index holds (articles recur)."""
+    return first_offsets(text)
 
 
 def _near(text: str, start: int, m: Mention, qterms: set[str], reach: int = 60) -> float:

@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -22,7 +22,7 @@ import numpy as np
 
 from rag.settings import DEFAULT_COLLECTION
 from rag.termtable import Row, TermTable
-from rag.text import ANALYZER, terms
+from rag.text import ANALYZER, first_offsets, terms
 from rag.types import Article
 
 Embed = Callable[[list[str]], np.ndarray]
@@ -37,6 +37,8 @@ class SentenceIndex:
     vectors: np.ndarray  # float16, L2-normalised rows
     rows: Mapping[str, tuple[str, int, int]]
     terms: TermTable | None = None  # None: saved before terms were (``build_sentences`` adds them)
+    # Per article (rows as ``terms``): each term with its first offset (``first_offsets``).
+    firsts: TermTable | None = None
 
     @cached_property
     def _term_row(self) -> dict[str, int]:
@@ -50,6 +52,13 @@ class SentenceIndex:
             return None
         row = self.terms[self._term_row[article.doc_id]]
         return row if len(row) == got[2] else None
+
+    def first_of(self, article: Article) -> dict[str, int] | None:
+        """``rag.text.first_offsets`` of ``article``'s text, or None when not in the index."""
+        got = self.rows.get(article.doc_id)
+        if self.firsts is None or got is None or got[0] != article.content_hash:
+            return None
+        return {t: int(at) for t, at in self.firsts[self._term_row[article.doc_id]]}
 
     def of(self, article: Article) -> np.ndarray | None:
         """The vectors of ``article``'s sentences, or None when they are not (or no longer:
@@ -65,11 +74,13 @@ class SentenceIndex:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         np.save(tmp / "vectors.npy", self.vectors)
-        if self.terms is not None:
+        analysed = self.terms is not None and self.firsts is not None
+        if self.terms is not None and self.firsts is not None:
             self.terms.save(tmp, "sentences")
+            self.firsts.save(tmp, "first")
         (tmp / "rows.json").write_text(json.dumps(
             {"fingerprint": self.fingerprint, "rows": {k: list(v) for k, v in self.rows.items()},
-             "analyzer": ANALYZER if self.terms is not None else None}),
+             "analyzer": ANALYZER if analysed else None}),
             encoding="utf-8")
         old = folder.with_name(f"{folder.name}.{os.getpid()}.old")
         if folder.exists():
@@ -84,12 +95,18 @@ class SentenceIndex:
         rows = {k: (str(h), int(a), int(n)) for k, (h, a, n) in data["rows"].items()}
         if rows and max(a + n for _, a, n in rows.values()) > len(vectors):
             raise ValueError(f"{folder}: the sentence rows do not match the vectors")
-        table = None
-        if data.get("analyzer") == ANALYZER:  # else terms of another analyzer: made again
-            table = TermTable.load(folder, "sentences")
-            if len(table) != len(rows):
-                raise ValueError(f"{folder}: the sentence terms do not match the rows")
-        return cls(str(data["fingerprint"]), vectors, rows, table)
+        table: TermTable | None = None
+        firsts: TermTable | None = None
+        if data.get("analyzer") == ANALYZER:  # else another analyzer's: ``analysed`` again
+            try:
+                table, firsts = (TermTable.load(folder, "sentences"),
+                                 TermTable.load(folder, "first"))
+            except (OSError, ValueError):
+                table = firsts = None  # missing or damaged: analysed again, vectors kept
+            if table is not None and firsts is not None and not (len(table) == len(firsts)
+                                                                 == len(rows)):
+                table = firsts = None
+        return cls(str(data["fingerprint"]), vectors, rows, table, firsts)
 
 
 def sentences_dir(home: Path, collection: str = DEFAULT_COLLECTION) -> Path:
@@ -126,9 +143,27 @@ def build_sentences(articles: Mapping[str, Article], embed: Embed, fingerprint: 
     dim = next((p.shape[1] for p in parts if p.size), 0)
     vectors = (np.concatenate([p.reshape(-1, dim) for p in parts]) if dim
                else np.zeros((0, 0), np.float16))
-    order = sorted(rows, key=lambda d: rows[d][1])
-    table = TermTable.build(_sentence_terms(articles[d], previous) for d in order)
-    return SentenceIndex(fingerprint, vectors, rows, table)
+    return SentenceIndex(fingerprint, vectors, rows)
+
+
+def analysed(index: SentenceIndex, articles: Mapping[str, Article],
+             previous: SentenceIndex | None = None) -> SentenceIndex:
+    """``index`` with each article's sentence terms and first offsets (copied from
+    ``previous``, or ``index`` itself, for unchanged articles; analysed here for the others).
+    Separate from the vectors: analysing needs no embedding, so an index saved without these
+    tables (or by another analyzer) gets them in seconds."""
+    earlier = previous or index
+    order = sorted(index.rows, key=lambda d: index.rows[d][1])
+    table = TermTable.build(_sentence_terms(articles[d], earlier) for d in order)
+    firsts = TermTable.build(_firsts(articles[d], earlier) for d in order)
+    return replace(index, terms=table, firsts=firsts)
+
+
+def _firsts(article: Article, previous: SentenceIndex | None) -> Row:
+    """Each term of ``article`` with its first offset, as a table row (copied likewise)."""
+    old = previous.first_of(article) if previous is not None else None
+    got = old if old is not None else first_offsets(article.text)
+    return tuple((t, str(at)) for t, at in got.items())
 
 
 def _sentence_terms(article: Article, previous: SentenceIndex | None) -> Row:

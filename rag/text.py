@@ -162,6 +162,13 @@ def terms(text: str, keep_stopwords: bool = False) -> list[str]:
                                         words)))
 
 
+@lru_cache(maxsize=65536)
+def term_set(text: str) -> frozenset[str]:
+    """``terms`` of ``text`` as a set, cached: titles, mentions and sentences recur across
+    questions."""
+    return frozenset(terms(text))
+
+
 class _WordTerms(dict[str, tuple[str, ...]]):
     """The terms of each word of folded text, computed on first sight. Words recur, and
     looking them up in C (``map`` over ``__getitem__``) replaced a Python loop of checks per
@@ -189,6 +196,37 @@ class _WordTerms(dict[str, tuple[str, ...]]):
 
 
 _CONTENT, _KEPT = _WordTerms(False), _WordTerms(True)
+
+
+class _TokenTerms(dict[str, tuple[str, ...]]):
+    """One whitespace-delimited token's terms, computed on first sight and looked up in C
+    (tokens recur within and across articles). Bounded: cleared past ``LIMIT`` tokens."""
+
+    LIMIT = 200_000
+
+    def __missing__(self, token: str) -> tuple[str, ...]:
+        if len(self) >= self.LIMIT:
+            self.clear()
+        got = self[token] = tuple(terms(token))
+        return got
+
+
+_TOKEN = re.compile(r"\S+")
+_TOKEN_TERMS = _TokenTerms()
+
+
+def first_offsets(text: str) -> dict[str, int]:
+    """Where each term first occurs in ``text``: the offset of the first whitespace-delimited
+    token whose terms hold it ("Miller" for the "miller" of a later "Miller's"). The distinct
+    tokens are analysed, not every token (a whole article's map, ~1 ms)."""
+    first: dict[str, int] = {}
+    for m in _TOKEN.finditer(text):
+        first.setdefault(m.group(), m.start())  # in order of first occurrence
+    out: dict[str, int] = {}
+    for tok, at in first.items():
+        for t in _TOKEN_TERMS[tok]:
+            out.setdefault(t, at)
+    return out
 
 
 # Where a multi-part question splits into parts that different articles may answer.

@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag import Engine, InvalidQuestion
@@ -178,6 +179,21 @@ def test_the_article_model_reads_real_candidates(engine: Engine) -> None:
     assert model is not None  # shipped in rag/models.json
     chance = model.prob(found.features)
     assert chance.shape == (len(found.passages),) and ((chance >= 0) & (chance <= 1)).all()
+
+
+def test_candidate_similarities_are_each_passage_s_best_sentence_cosine(engine: Engine) -> None:
+    retriever = engine.parts.retriever
+    q = "Which Russian officials denied that Moscow received a warning?"
+    vec = engine.embedder.embed([q])[0]
+    passages = list(retriever.candidates(q, 8).passages)
+    got = retriever._similarity(passages, engine.articles(), vec)
+    index = retriever.sentence_index()
+    for p in passages:
+        art = engine.articles()[p.doc_id]
+        vecs = np.asarray(index.of(art), np.float32)
+        sims = [float(v @ vec) for v, (s, e) in zip(vecs, art.sentences())
+                if s < p.end and e > p.start]
+        assert got[p.chunk_id] == pytest.approx((max(sims), float((vecs @ vec).max())))
 
 
 def test_a_named_publisher_ranks_its_article_first(engine: Engine) -> None:

@@ -13,9 +13,9 @@ from rag import evidence as ev_mod
 from rag.engine import Engine
 from rag.lexical import LexicalIndex, chunk_sentence_terms, words_key
 from rag.question import analyze
-from rag.sentences import SentenceIndex, build_sentences
+from rag.sentences import SentenceIndex, analysed, build_sentences
 from rag.termtable import TermTable
-from rag.text import split_sentences, terms
+from rag.text import first_offsets, split_sentences, terms
 from rag.types import Article, Chunk
 
 TEXT = ("The Kremlin said on Friday that Moscow had received no warning.\n"
@@ -49,30 +49,33 @@ def test_a_term_table_reads_back_what_was_stored(tmp_path: Path) -> None:
 
 def test_sentence_terms_are_those_of_each_sentence_and_follow_the_text(tmp_path: Path) -> None:
     arts = {"a": _article("a"), "b": _article("b", "Another article. It says little.")}
-    index = build_sentences(arts, _embed, "fp1")
+    index = analysed(build_sentences(arts, _embed, "fp1"), arts)
     for art in arts.values():
         assert index.terms_of(art) == tuple(tuple(terms(art.text[s:e]))
                                             for s, e in art.sentences())
+        assert index.first_of(art) == first_offsets(art.text)
     index.save(tmp_path / "s")
     loaded = SentenceIndex.load(tmp_path / "s")
     assert loaded.terms_of(arts["a"]) == index.terms_of(arts["a"])
+    assert loaded.first_of(arts["b"]) == first_offsets(arts["b"].text)
     changed = replace(arts["a"], text=TEXT + " More.", content_hash="other")
     assert loaded.terms_of(changed) is None  # another text: not the stored sentences
+    assert loaded.first_of(changed) is None
 
 
 def test_an_index_saved_without_terms_gets_them_and_keeps_its_vectors(tmp_path: Path) -> None:
     arts = {"a": _article("a")}
     old = build_sentences(arts, _embed, "fp1")
-    SentenceIndex(old.fingerprint, old.vectors, old.rows).save(tmp_path / "s")  # as before
+    old.save(tmp_path / "s")  # vectors only, as saved before the term tables existed
     loaded = SentenceIndex.load(tmp_path / "s")
     assert loaded.terms is None and loaded.terms_of(arts["a"]) is None
-
-    def refuse(texts: list[str]) -> np.ndarray:
-        raise AssertionError(f"embedded again: {texts[:1]}")
-
-    again = build_sentences(arts, refuse, "fp1", loaded)
+    again = analysed(loaded, arts)
     assert np.array_equal(np.asarray(again.vectors), np.asarray(old.vectors))
-    assert again.terms_of(arts["a"]) == old.terms_of(arts["a"])
+    assert again.terms_of(arts["a"]) == analysed(old, arts).terms_of(arts["a"]) is not None
+    again.save(tmp_path / "s")
+    (tmp_path / "s" / "first.terms").write_bytes(b"")  # damaged: analysed again, vectors kept
+    damaged = SentenceIndex.load(tmp_path / "s")
+    assert damaged.firsts is None and len(damaged.vectors) == len(old.vectors)
 
 
 def _chunk(cid: str, text: str) -> Chunk:
@@ -102,7 +105,7 @@ def test_words_key_ignores_spacing_and_case_not_words() -> None:
 def test_answering_reads_the_same_sentence_features_from_the_index(engine: Engine) -> None:
     retriever = engine.parts.retriever
     index = retriever.sentence_index()
-    assert index.terms is not None  # built with the index
+    assert index.terms is not None and index.firsts is not None  # built with the index
     q = "When did the US embassy warn about an attack on large gatherings?"
     query = analyze(q)
     vec = engine.embedder.embed([q])[0]
@@ -110,7 +113,7 @@ def test_answering_reads_the_same_sentence_features_from_the_index(engine: Engin
     articles = engine.articles()
     idf = ev_mod.idf_weight(retriever.lexical_index().df)
     stored = ev_mod.sentences_of(query, vec, passages, articles, index, engine.embedder, idf)
-    without = SentenceIndex(index.fingerprint, index.vectors, index.rows)  # terms analysed now
+    without = SentenceIndex(index.fingerprint, index.vectors, index.rows)  # analysed now
     fresh = ev_mod.sentences_of(query, vec, passages, articles, without, engine.embedder, idf)
     assert len(stored.sentences) > 8
     assert np.array_equal(stored.features.values, fresh.features.values)
