@@ -44,12 +44,13 @@ class _Kept(OrderedDict[str, np.ndarray]):
 @dataclass(frozen=True)
 class SentenceIndex:
     """Sentence vectors of every article; ``rows[doc_id] = (content_hash, first, count)``;
-    with each sentence's terms (``terms``: one row per article, in the order of ``first``)."""
+    with each sentence's terms and each term's first offset (``terms``, ``firsts``: one row
+    per article, in the order of ``first``)."""
 
     fingerprint: str
     vectors: np.ndarray  # float16, L2-normalised rows
     rows: Mapping[str, tuple[str, int, int]]
-    terms: TermTable | None = None  # None: saved before terms were (``build_sentences`` adds them)
+    terms: TermTable | None = None  # None: not analysed yet (``analysed`` adds them)
     # Per article (rows as ``terms``): each term with its first offset (``first_offsets``).
     firsts: TermTable | None = None
 
@@ -92,6 +93,7 @@ class SentenceIndex:
                 return vecs
         _, first, count = got
         vecs = np.asarray(self.vectors[first : first + count], dtype=np.float32)
+        vecs.setflags(write=False)  # shared by every caller
         with kept.lock:
             kept[article.doc_id] = vecs
             while len(kept) > F32_KEPT:
@@ -102,19 +104,18 @@ class SentenceIndex:
     def _f32(self) -> _Kept:
         return _Kept()
 
-
     def save(self, folder: Path) -> None:
         tmp = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         np.save(tmp / "vectors.npy", self.vectors)
-        analysed = self.terms is not None and self.firsts is not None
+        with_terms = self.terms is not None and self.firsts is not None
         if self.terms is not None and self.firsts is not None:
             self.terms.save(tmp, "sentences")
             self.firsts.save(tmp, "first")
         (tmp / "rows.json").write_text(json.dumps(
             {"fingerprint": self.fingerprint, "rows": {k: list(v) for k, v in self.rows.items()},
-             "analyzer": ANALYZER if analysed else None}),
+             "analyzer": ANALYZER if with_terms else None}),
             encoding="utf-8")
         old = folder.with_name(f"{folder.name}.{os.getpid()}.old")
         if folder.exists():
