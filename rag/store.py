@@ -30,9 +30,11 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from rag import snapshot
 from rag.errors import EmbeddingMismatch, IndexNotFound, StoreError
 from rag.nlp import Annotation
 from rag.settings import Settings, offline_env
+from rag.snapshot import Snapshot
 from rag.types import Article, Chunk
 
 if TYPE_CHECKING:
@@ -126,6 +128,14 @@ def commit_stamp(home: Path) -> float:
 COMMITTED = "committed"
 
 
+def committed_fingerprint(home: Path) -> str:
+    """The fingerprint the last indexing run under the live ``home`` committed ("" if none)."""
+    try:
+        return (home / COMMITTED).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
 # ---- checking the files before native code reads them -----------------------------------
 
 _HNSW_HEADER = struct.Struct("<iQQQQQQiiQQQdQ")  # chroma's hnswlib header.bin (100 bytes)
@@ -206,6 +216,25 @@ def check_files(home: Path, label: Path | None = None) -> None:
 _checked: set[str] = set()  # stores whose files passed check_files in this process
 
 
+def _check_files_once(home: Path) -> None:
+    """``check_files`` once per store per process: a quick_check of a large store takes a
+    while, and damage that appears later is met by the search worker's isolation instead."""
+    key = str((home / "chroma").resolve())
+    if key not in _checked:
+        check_files(home)
+        _checked.add(key)
+
+
+def _check_model(meta: dict[str, Any], embed_model: str, dim: int, where: str) -> None:
+    """Refuse a store (its chunk collection's ``meta``) that another embedding model built."""
+    if meta.get("embed_model") and (meta.get("embed_model") != embed_model
+                                    or int(meta.get("dim", dim)) != dim):
+        raise EmbeddingMismatch(
+            f"the index under {where} was built with {meta.get('embed_model')} "
+            f"({meta.get('dim')} dims) but {embed_model} ({dim} dims) is configured; "
+            "re-index with 'rag index --rebuild'")
+
+
 def _client(settings: Settings, create: bool) -> Any:  # Any: a Chroma client
     """A Chroma client for ``settings``: server when a URL is set, else embedded."""
     offline_env()  # Chroma: no telemetry
@@ -228,11 +257,8 @@ def _client(settings: Settings, create: bool) -> Any:  # Any: a Chroma client
     path = settings.home / "chroma"
     if not create and not path.exists():
         raise IndexNotFound(f"no index under {settings.home}; run 'rag index' first")
-    if not create and str(path.resolve()) not in _checked:
-        # Once per store per process: a quick_check of a large store takes a while, and
-        # damage that appears later is met by the search worker's isolation instead.
-        check_files(settings.home)
-        _checked.add(str(path.resolve()))
+    if not create:
+        _check_files_once(settings.home)
     try:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
@@ -369,7 +395,8 @@ class Store:
     def __init__(self, settings: Settings, *, create: bool = False,
                  embed_model: str = "", dim: int = 0, search_soon: bool = False) -> None:
         """``search_soon``: this store will be searched (an engine's): start the search child
-        now, so that its imports overlap this process's."""
+        now, so that its imports overlap this process's, and read the commit's snapshot
+        (``rag.snapshot``) instead of opening Chroma here when there is one."""
         self.top_home = settings.home
         if not settings.chroma_url:
             settings = settings.with_(home=live_home(settings.home))
@@ -385,34 +412,91 @@ class Store:
             worker = search_worker(settings.home / "chroma", f"{name}_chunks", self.top_home)
             if search_soon:
                 worker.start_soon()
+        self._worker = worker
+        self._model = (embed_model, dim)
+        self._client_obj: Any = None  # Any: Chroma's client and collections, opened on use
+        self._chunks: Any = None
+        self._docs: Any = None
+        self._raw_chunks: Any = None
+        self._open_lock = threading.RLock()
+        self._snap: Snapshot | None = None
+        self._wants_snapshot = False  # an engine's store found none: write one when read
+        self._stamp = commit_stamp(self.top_home) if not settings.chroma_url else 0.0
         try:
-            self._open_collections(settings, create, embed_model, dim, worker)
+            if search_soon and worker is not None:
+                self._snap = self._snapshot(embed_model, dim)
+                self._wants_snapshot = self._snap is None
+            if self._snap is None or worker is None:
+                self._open_collections(settings, create, embed_model, dim, worker)
+            else:
+                from rag.worker import IsolatedCollection
+
+                # Searches go to the child; anything else opens Chroma here when first asked.
+                self._chunks = IsolatedCollection(lambda: self._collections()[0], worker,
+                                                  self.fingerprint)
         except BaseException:
             if search_soon and worker is not None:
                 worker.close()  # the store cannot be used: the child is not needed
             raise
-        self._stamp = commit_stamp(self.top_home) if not settings.chroma_url else 0.0
         self._stamp_at = time.monotonic()
         self._articles: dict[str, Article] | None = None
         self._articles_at = 0.0
         self._articles_stamp = 0.0
         self._lock = threading.Lock()
 
+    def _snapshot(self, embed_model: str, dim: int) -> Snapshot | None:
+        """The snapshot of the committed index, checked like an opened store would be (the
+        files, the embedding model), or None: then Chroma is opened as before."""
+        fingerprint = committed_fingerprint(self.settings.home)
+        snap = snapshot.load(self.settings.home, self.settings.collection, fingerprint)
+        if snap is None:
+            return None
+        _check_files_once(self.settings.home)
+        if embed_model:
+            _check_model({"embed_model": snap.embed_model, "dim": snap.dim}, embed_model, dim,
+                         self.where)
+        return snap
+
+    # Chroma's client and collections, opened when first used (at once unless a snapshot
+    # let the store start without them).
+    @property
+    def client(self) -> Any:  # Any: a Chroma client
+        self._collections()
+        return self._client_obj
+
+    @property
+    def chunks(self) -> Any:  # Any: a Chroma collection (or its isolated or guarded form)
+        if self._chunks is None:
+            self._collections()
+        return self._chunks
+
+    @property
+    def docs(self) -> Any:  # Any: a Chroma collection
+        self._collections()
+        return self._docs
+
+    def _collections(self) -> tuple[Any, Any]:  # Any: Chroma collections
+        """The (chunks, docs) collections as Chroma gives them, opening them if need be."""
+        with self._open_lock:
+            if self._docs is None:
+                self._open_collections(self.settings, False, *self._model, self._worker)
+            return self._raw_chunks, self._docs
+
     def _open_collections(self, settings: Settings, create: bool, embed_model: str, dim: int,
                           worker: SearchWorker | None) -> None:
         name = settings.collection
-        self.client = _client(settings, create)
+        client = _client(settings, create)
         try:
             if create:
                 meta = {"embed_model": embed_model, "dim": dim, "schema": SCHEMA}
                 cfg = {"hnsw": {"space": "cosine", "ef_search": HNSW_EF_SEARCH}}
-                self.chunks = _searched_deep(self.client.get_or_create_collection(
+                chunks = _searched_deep(client.get_or_create_collection(
                     f"{name}_chunks", metadata=meta, configuration=cfg, embedding_function=None))
-                self.docs = _searched_deep(self.client.get_or_create_collection(
+                docs = _searched_deep(client.get_or_create_collection(
                     f"{name}_docs", metadata=meta, configuration=cfg, embedding_function=None))
             else:
-                self.chunks = self.client.get_collection(f"{name}_chunks", embedding_function=None)
-                self.docs = self.client.get_collection(f"{name}_docs", embedding_function=None)
+                chunks = client.get_collection(f"{name}_chunks", embedding_function=None)
+                docs = client.get_collection(f"{name}_docs", embedding_function=None)
         except StoreError:
             raise
         except Exception as e:
@@ -421,14 +505,16 @@ class Store:
             if "does not exist" in str(e) or "NotFound" in type(e).__name__:
                 raise IndexNotFound(f"no index under {self.where}; run 'rag index' first") from e
             raise store_error(e, settings) from e
+        raw = chunks
         if settings.chroma_url:
-            self.chunks, self.docs = _Guarded(self.chunks, settings), _Guarded(self.docs, settings)
+            chunks, docs = _Guarded(chunks, settings), _Guarded(docs, settings)
         elif worker is not None:
             from rag.worker import IsolatedCollection
 
-            self.chunks = IsolatedCollection(self.chunks, worker, self.fingerprint)
+            chunks = IsolatedCollection(lambda: raw, worker, self.fingerprint)
         if embed_model:
-            self.check_model(embed_model, dim)
+            _check_model(chunks.metadata or {}, embed_model, dim, self.where)
+        self._client_obj, self._raw_chunks, self._chunks, self._docs = client, raw, chunks, docs
 
     def outdated(self, every: float = 1.0) -> bool:
         """Whether another run committed or a rebuild was swapped in since this store was
@@ -444,13 +530,7 @@ class Store:
 
     def check_model(self, embed_model: str, dim: int) -> None:
         """Refuse a store that another embedding model built."""
-        meta = self.chunks.metadata or {}
-        if meta.get("embed_model") and (meta.get("embed_model") != embed_model
-                                        or int(meta.get("dim", dim)) != dim):
-            raise EmbeddingMismatch(
-                f"the index under {self.where} was built with {meta.get('embed_model')} "
-                f"({meta.get('dim')} dims) but {embed_model} ({dim} dims) is configured; "
-                "re-index with 'rag index --rebuild'")
+        _check_model(self.chunks.metadata or {}, embed_model, dim, self.where)
 
     # ---- reads -------------------------------------------------------------------------
 
@@ -467,6 +547,10 @@ class Store:
         with self._lock:
             now = time.monotonic()
             stamp = commit_stamp(self.top_home) if not self.settings.chroma_url else 0.0
+            if self._snap is not None:
+                if stamp == self._stamp:  # still the commit the snapshot was written at
+                    return self._snap.articles
+                self._snap = None  # a later commit: read Chroma, as any store would
             fresh = max_age > 0 and (
                 now - self._articles_at <= max_age
                 or (not self.settings.chroma_url and stamp == self._articles_stamp))
@@ -483,9 +567,26 @@ class Store:
                     source=m.get("source", ""), annotation=_annotation(m),
                     pages=_pages(m))
             self._articles, self._articles_at, self._articles_stamp = arts, now, stamp
+            if self._wants_snapshot:
+                self._wants_snapshot = False
+                self.write_snapshot(arts)
             return arts
 
+    def write_snapshot(self, articles: dict[str, Article]) -> None:
+        """Save ``articles`` as the snapshot of the committed index (``rag.snapshot``), when
+        they are what the last commit made: a local store whose fingerprint is committed."""
+        fingerprint = self.fingerprint()
+        if (self.settings.chroma_url or not fingerprint
+                or fingerprint != committed_fingerprint(self.settings.home)):
+            return
+        meta = self.chunks.metadata or {}
+        snapshot.save(self.settings.home, Snapshot(
+            self.settings.collection, fingerprint, str(meta.get("embed_model", "")),
+            int(meta.get("dim", 0) or 0), self.chunk_count(), articles))
+
     def chunk_count(self) -> int:
+        if self._snap is not None:
+            return self._snap.chunk_count
         return int(self.chunks.count())
 
     def iter_chunks(self) -> Iterator[tuple[Chunk, str]]:
@@ -518,6 +619,8 @@ class Store:
 
     def fingerprint(self) -> str:
         """Changes whenever an indexing run commits: keys the lexical index."""
+        if self._snap is not None:
+            return self._snap.fingerprint
         return str((self.chunks.metadata or {}).get("fingerprint", ""))
 
     # ---- writes (callers hold the index lock) -------------------------------------------
@@ -582,7 +685,7 @@ class Store:
                                               for _, v in records]),
                          documents=[a.text for a, _ in records],
                          metadatas=[_record_meta(a) for a, _ in records])
-        self._articles = None
+        self._articles, self._snap = None, None
 
     def remove_orphans(self, live: set[str]) -> int:
         """Delete chunks not in ``live`` (left by a crash or a replaced article)."""
@@ -595,7 +698,7 @@ class Store:
         """Delete an article: its record first (so its chunks stop counting), then chunks."""
         self.docs.delete(ids=[doc_id])
         self.chunks.delete(where={"doc_id": doc_id})
-        self._articles = None
+        self._articles, self._snap = None, None
 
     # ---- one document (listing, opening, removing) ---------------------------------------
 
@@ -623,6 +726,9 @@ class Store:
         self.chunks.modify(metadata=meta)
         if not self.settings.chroma_url:
             (self.settings.home / COMMITTED).write_text(fingerprint, encoding="utf-8")
+            # What the next engine reads instead of opening Chroma (rag.snapshot).
+            self._snap = None
+            self.write_snapshot(self.articles(max_age=0))
 
 
 @contextlib.contextmanager

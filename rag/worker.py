@@ -285,8 +285,10 @@ class IsolatedCollection:
 
     LlamaIndex's ``ChromaVectorStore`` takes this in place of the collection."""
 
-    def __init__(self, collection: Any, worker: SearchWorker,  # Any: a Chroma collection
+    def __init__(self, collection: Callable[[], Any], worker: SearchWorker,  # Any: Chroma's
                  fingerprint: Callable[[], str]) -> None:
+        """``collection`` gives the collection in this process, for all but the searches:
+        called when first needed (an engine started from a snapshot never opens it)."""
         self._c = collection
         self._worker = worker
         self._fingerprint = fingerprint  # the store's current fingerprint
@@ -303,7 +305,7 @@ class IsolatedCollection:
         return self._worker.nearest(self._fingerprint(), embedding, n)
 
     def __getattr__(self, name: str) -> Any:  # Any: Chroma's
-        return getattr(self._c, name)
+        return getattr(self._c(), name)
 
 
 def nearest(collection: Any, embedding: list[float], n: int) -> Nearest:  # Any: Chroma's
