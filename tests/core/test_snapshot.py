@@ -12,7 +12,7 @@ from rag import Engine, snapshot
 from rag.errors import EmbeddingMismatch
 from rag.store import Store, committed_fingerprint, live_home
 from tests.conftest import settings_for
-from tests.core.test_startup import _passes_in_a_fresh_interpreter
+from tests.core.test_startup import answers_without_importing
 
 
 @pytest.fixture()
@@ -48,15 +48,7 @@ def test_indexing_writes_the_snapshot_an_engine_then_starts_from(indexed_home: P
 
 def test_an_engine_answers_from_the_snapshot_without_importing_chromadb(
         indexed_home: Path) -> None:
-    code = ("import sys\n"
-            "from pathlib import Path\n"
-            "from rag import Engine\n"
-            "from tests.conftest import settings_for\n"
-            f"engine = Engine(settings_for(Path({str(indexed_home)!r})))\n"
-            "a = engine.answer('When did the US warn Russia about an attack?')\n"
-            "assert a.citations, a.text\n"
-            "assert 'chromadb' not in sys.modules, 'imported'\n")
-    _passes_in_a_fresh_interpreter(code)
+    answers_without_importing(indexed_home, "chromadb")
 
 
 def test_a_damaged_or_stale_snapshot_is_passed_over_and_written_again(home_copy: Path) -> None:

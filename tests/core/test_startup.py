@@ -71,14 +71,20 @@ def test_the_dense_search_is_llamaindex_in_the_child_and_the_asker_never_imports
         indexed_home: Path) -> None:
     # A fresh interpreter answering from the embedded store: LlamaIndex (~2 s of imports) is
     # the search child's, not the asking process's.
+    answers_without_importing(indexed_home, "llama_index")
+
+
+def answers_without_importing(home: Path, package: str) -> None:
+    """A fresh interpreter answers a question from the store at ``home`` with citations and
+    never imports ``package``."""
     code = ("import sys\n"
             "from pathlib import Path\n"
             "from rag import Engine\n"
             "from tests.conftest import settings_for\n"
-            f"engine = Engine(settings_for(Path({str(indexed_home)!r})))\n"
+            f"engine = Engine(settings_for(Path({str(home)!r})))\n"
             "a = engine.answer('When did the US warn Russia about an attack?')\n"
             "assert a.citations, a.text\n"
-            "assert not [m for m in sys.modules if m.startswith('llama_index')], 'imported'\n")
+            f"assert not [m for m in sys.modules if m.startswith({package!r})], 'imported'\n")
     _passes_in_a_fresh_interpreter(code)
 
 
