@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +25,7 @@ from rag.lexical import LexicalIndex
 from rag.models import Features, Models
 from rag.names import named_sources
 from rag.question import Query, Speller, analyze, with_sources
-from rag.retrieval import Candidates, Retriever
+from rag.retrieval import Candidates, DenseHits, Retriever
 from rag.text import terms
 from rag.typed import Candidate
 from rag.types import Article, Passage
@@ -69,17 +70,30 @@ class Parts:
     speller: Callable[[LexicalIndex], Speller]
 
 
-def analysed(parts: Parts, question: str) -> tuple[Query, np.ndarray]:
-    """The question analysed (spelling checked against the index) and embedded."""
+# One thread parses questions while the asking thread embeds them and waits for the dense
+# search: spaCy holds the GIL; ONNX Runtime and the search child's pipe release it. One
+# thread, so parses never run at once (as before, when each asking thread parsed its own).
+_PARSER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-question")
+
+
+def searched(parts: Parts, question: str, k: int) -> tuple[Query, np.ndarray, DenseHits]:
+    """The question analysed (spelling checked against the index), embedded, and its nearest
+    chunks for ``k`` passages: the parse overlaps the embedding and the dense search."""
     lexical = parts.retriever.lexical_index()
-    return analyze(question, lexical.df, parts.speller(lexical)), parts.embedder.embed(
-        [question])[0]
+    pending = _PARSER.submit(analyze, question, lexical.df, parts.speller(lexical))
+    try:
+        vec = parts.embedder.embed([question])[0]
+        dense = parts.retriever.dense_for(vec, k)
+    except BaseException:
+        pending.cancel()
+        raise
+    return pending.result(), vec, dense
 
 
 def article_candidates(parts: Parts, question: str, k: int) -> Candidates:
     """The re-scored candidate passages the ``article`` model chooses from."""
-    query, vec = analysed(parts, question)
-    return parts.retriever.candidates(question, k, vec, terms(query.search))
+    query, vec, dense = searched(parts, question, k)
+    return parts.retriever.candidates(question, k, vec, terms(query.search), dense)
 
 
 def gather(parts: Parts, question: str, k: int, models: Models) -> Gathered:
@@ -88,9 +102,9 @@ def gather(parts: Parts, question: str, k: int, models: Models) -> Gathered:
     t0 = time.perf_counter()
     retriever = parts.retriever
     lexical = retriever.lexical_index()
-    query, vec = analysed(parts, question)
+    query, vec, dense = searched(parts, question, k)
     passages = retriever.retrieve(question, k=k, vector=vec, lexical_terms=terms(query.search),
-                                  ranker=models.get("article"))
+                                  ranker=models.get("article"), dense=dense)
     articles = parts.articles()
     sources = named_sources(question, articles, passages)
     if sources.docs:  # "the Daily Express says": the name finds the article, not the fact

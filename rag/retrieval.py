@@ -31,6 +31,7 @@ ARTICLE_FEATURES = (
     "named", "dated", "n_named", "also", "dense_rank", "lexical_rank", "title_cover",
     "sentence_sim", "article_sim")
 NEAR_CLAUSE_RANK = 3  # "clauses_near": clauses for which the article is among the first few
+DenseHits = list[tuple[Chunk, float]]  # dense candidates: live chunks with their similarity
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class Retriever:
 
     # -- dense ---------------------------------------------------------------------------
 
-    def dense(self, vector: np.ndarray, n: int) -> list[tuple[Chunk, float]]:
+    def dense(self, vector: np.ndarray, n: int) -> DenseHits:
         """Nearest chunks by embedding (LlamaIndex's Chroma vector store, run in the search
         worker for an embedded store); the score is used for ranking only."""
         from rag.worker import nearest
@@ -154,22 +155,30 @@ class Retriever:
     # -- fused ---------------------------------------------------------------------------
 
     def retrieve(self, query: str, k: int, vector: np.ndarray | None = None,
-                 lexical_terms: list[str] | None = None, ranker: Model | None = None
-                 ) -> list[Passage]:
+                 lexical_terms: list[str] | None = None, ranker: Model | None = None,
+                 dense: DenseHits | None = None) -> list[Passage]:
         """The ``k`` best passages, best first, near-duplicate passages collapsed.
 
         ``lexical_terms`` replaces the analysed query for BM25 (e.g. spelling-corrected);
-        ``ranker`` is the fitted ``article`` model that picks which articles get a place."""
-        return self.choose(self.candidates(query, k, vector, lexical_terms), k, ranker)
+        ``ranker`` is the fitted ``article`` model that picks which articles get a place;
+        ``dense`` is ``dense_for(vector, k)`` when the caller has it already."""
+        return self.choose(self.candidates(query, k, vector, lexical_terms, dense), k, ranker)
+
+    def dense_for(self, vector: np.ndarray, k: int) -> DenseHits:
+        """The dense candidates for ``k`` passages (none when fusion leaves dense out)."""
+        depth = max(self.fusion.depth, k * 3, self.fusion.rerank)
+        return self.dense(vector, depth) if self.fusion.dense else []
 
     def candidates(self, query: str, k: int, vector: np.ndarray | None = None,
-                   lexical_terms: list[str] | None = None) -> Candidates:
+                   lexical_terms: list[str] | None = None,
+                   dense: DenseHits | None = None) -> Candidates:
         """Dense and BM25 candidates fused, each clause's own BM25 hits added, all re-scored
         by their best sentence (what ``choose`` picks ``k`` passages from)."""
         if vector is None:
             vector = self.embedder.embed([query])[0]
         depth = max(self.fusion.depth, k * 3, self.fusion.rerank)
-        dense = self.dense(vector, depth) if self.fusion.dense else []
+        if dense is None:
+            dense = self.dense_for(vector, k)
         lexical = []
         if self.fusion.lexical:
             index = self.lexical_index()

@@ -196,6 +196,38 @@ def test_candidate_similarities_are_each_passage_s_best_sentence_cosine(engine: 
         assert got[p.chunk_id] == pytest.approx((max(sims), float((vecs @ vec).max())))
 
 
+def test_the_question_parsed_on_its_thread_is_what_one_thread_would_give(
+        engine: Engine) -> None:
+    from rag import prepare
+    from rag.question import analyze
+
+    parts = engine.parts
+    lexical = parts.retriever.lexical_index()
+    for q in ("When did the US warn Russia?", "Did Putin call the warnings provocative?",
+              "Which agnecy did Naryshkin talk to?"):  # misspelt: the speller runs there too
+        query, vec, dense = prepare.searched(parts, q, 8)
+        assert query == analyze(q, lexical.df, parts.speller(lexical))
+        assert np.array_equal(vec, engine.embedder.embed([q])[0])
+        assert dense == parts.retriever.dense_for(vec, 8) and dense
+        assert ([p.chunk_id for p in parts.retriever.retrieve(q, 8, vec, dense=dense)]
+                == [p.chunk_id for p in parts.retriever.retrieve(q, 8, vec)])
+
+
+def test_a_failed_search_fails_the_question_and_the_parser_thread_goes_on(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag import prepare
+    from rag.errors import StoreError
+
+    def broken(vector: np.ndarray, k: int) -> None:
+        raise StoreError("the search failed")
+
+    with monkeypatch.context() as m:
+        m.setattr(engine.parts.retriever, "dense_for", broken)
+        with pytest.raises(StoreError):
+            prepare.searched(engine.parts, "Who claimed the attack?", 8)
+    assert prepare.searched(engine.parts, "Who claimed the attack?", 8)[2]
+
+
 def test_a_named_publisher_ranks_its_article_first(engine: Engine) -> None:
     ps = engine.retrieve("What did the Daily Express US report about the warning?", k=5)
     assert ps[0].doc_id.startswith("000")  # the Daily Express US article
