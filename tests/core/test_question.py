@@ -59,11 +59,14 @@ def test_a_misspelt_word_is_corrected_to_a_collection_word() -> None:
     assert speller.correct("x" * 100_000) is None  # bounded: a pasted blob is left alone
 
 
-def test_the_speller_builds_its_table_only_for_a_word_it_does_not_know() -> None:
-    speller = Speller({"peskov": 5, "kremlin": 4}, frozenset({"said"}))
-    assert speller.correct("Kremlin") is None and speller.correct("said") is None
-    assert speller._sym is None  # known words: no lookup table built
-    assert speller.correct("Kremlim") == "kremlin" and speller._sym is not None
+def test_the_speller_takes_the_nearest_word_then_the_most_frequent() -> None:
+    speller = Speller({"bank": 3, "book": 9, "banks": 50, "kremlin": 4, "intelligence": 2,
+                       "peskov": 5}, frozenset({"said"}))
+    assert speller.correct("Kremlin") is None and speller.correct("said") is None  # known
+    assert speller.correct("bonk") == "book"  # one edit from both: the more frequent
+    assert speller.correct("kermlin") == "kremlin"  # a swap of two letters is one edit
+    assert speller.correct("inteligense") == "intelligence"  # long words: up to two edits
+    assert speller.correct("pskof") is None  # short words: one edit only
 
 
 def test_with_sources_drops_the_source_words() -> None:
