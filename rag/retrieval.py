@@ -164,10 +164,13 @@ class Retriever:
         ``dense`` is ``dense_for(vector, k)`` when the caller has it already."""
         return self.choose(self.candidates(query, k, vector, lexical_terms, dense), k, ranker)
 
+    def _depth(self, k: int) -> int:
+        """How many dense and BM25 candidates are fetched for ``k`` passages."""
+        return max(self.fusion.depth, k * 3, self.fusion.rerank)
+
     def dense_for(self, vector: np.ndarray, k: int) -> DenseHits:
         """The dense candidates for ``k`` passages (none when fusion leaves dense out)."""
-        depth = max(self.fusion.depth, k * 3, self.fusion.rerank)
-        return self.dense(vector, depth) if self.fusion.dense else []
+        return self.dense(vector, self._depth(k)) if self.fusion.dense else []
 
     def candidates(self, query: str, k: int, vector: np.ndarray | None = None,
                    lexical_terms: list[str] | None = None,
@@ -176,7 +179,7 @@ class Retriever:
         by their best sentence (what ``choose`` picks ``k`` passages from)."""
         if vector is None:
             vector = self.embedder.embed([query])[0]
-        depth = max(self.fusion.depth, k * 3, self.fusion.rerank)
+        depth = self._depth(k)
         if dense is None:
             dense = self.dense_for(vector, k)
         lexical = []

@@ -528,10 +528,6 @@ class Store:
     def where(self) -> str:
         return self.settings.chroma_url or str(self.settings.home)
 
-    def check_model(self, embed_model: str, dim: int) -> None:
-        """Refuse a store that another embedding model built."""
-        _check_model(self.chunks.metadata or {}, embed_model, dim, self.where)
-
     # ---- reads -------------------------------------------------------------------------
 
     def articles(self, max_age: float = 1.0) -> dict[str, Article]:
