@@ -50,22 +50,45 @@ def _all_terms(text: str) -> frozenset[str]:
 
 def _publisher_groups(question: str, articles: Mapping[str, Article]
                       ) -> list[tuple[frozenset[str], frozenset[str]]]:
-    """For each publisher the question names by most of its words ("the Verge" for "The
-    Verge", not "US" for "Daily Express US"): its articles and the words that named it."""
+    """For each publisher the question names: its articles and the words that named it. A
+    publisher is named by its whole name, capitalised ("The Independent - Life and Style"),
+    or by most of its words in one capitalised run ("the Verge" for "The Verge", not "US"
+    for "Daily Express US"); words that a whole name took name no other publisher ("The
+    Independent - Sports" is not named by "The Independent - Life and Style")."""
     runs = [set(terms(r)) for r in _CAPS_RX.findall(question.replace("'", " ").replace('"', " "))]
     by_publisher: dict[str, set[str]] = {}
     for a in articles.values():
         if a.source:
             by_publisher.setdefault(a.source, set()).add(a.doc_id)
-    groups = []
+    whole = [name for name in by_publisher if _names_whole(question, name)]
+    taken = frozenset().union(*(name_terms(n) for n in whole))
+    groups = [(frozenset(by_publisher[n]), name_terms(n)) for n in whole]
     for name, ids in by_publisher.items():
         pub = name_terms(name)
+        if name in whole:
+            continue
         for run in runs:
             hit = run & pub if len(run) > len(pub) else run
-            if hit and pub and hit <= pub and 2 * len(hit) >= len(pub):
+            if hit and pub and hit <= pub and 2 * len(hit) >= len(pub) and not hit <= taken:
                 groups.append((frozenset(ids), frozenset(hit)))
                 break
     return groups
+
+
+@lru_cache(maxsize=4096)
+def _whole_name_rx(name: str) -> re.Pattern[str] | None:
+    words = re.findall(r"\w+", name)
+    if not words:
+        return None
+    return re.compile(r"\b" + r"\W+".join(map(re.escape, words)) + r"\b", re.IGNORECASE)
+
+
+def _names_whole(question: str, name: str) -> bool:
+    """Whether the question spells the publisher's whole name, starting with a capital
+    (punctuation between its words aside)."""
+    rx = _whole_name_rx(name)
+    return rx is not None and any(question[m.start()].isupper() or question[m.start()].isdigit()
+                                  for m in rx.finditer(question))
 
 
 def publishers_named(question: str, articles: Mapping[str, Article]) -> Sources:

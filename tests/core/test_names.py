@@ -38,6 +38,20 @@ def test_a_publisher_is_named_by_most_of_its_words() -> None:
     assert named_sources("What did the US say?", ARTICLES, _found(ARTICLES)).docs == frozenset()
 
 
+def test_a_publisher_named_whole_is_found_and_its_shorter_namesakes_are_not() -> None:
+    arts = {"l": _article("l", "Smith spoke.", source="The Independent - Life and Style"),
+            "s": _article("s", "The match ended.", source="The Independent - Sports"),
+            "h": _article("h", "Sleep matters.", source="FOX News - Health"),
+            "e": _article("e", "A film opened.", source="FOX News - Entertainment")}
+    q = "What did The Independent - Life and Style's report say about Smith?"
+    assert named_sources(q, arts, []).docs == {"l"}
+    assert named_sources("Does the 'FOX News - Health' article say so?", arts, []).docs == {"h"}
+    # Lower case is not a name: "fox news health" in running text names no publisher.
+    assert named_sources("is fox news health good?", arts, []).docs == frozenset()
+    # Most of a publisher's words still name it when no whole name took them.
+    assert named_sources("What did FOX News say?", arts, []).docs == {"h", "e"}
+
+
 def test_the_x_report_finds_the_article_that_carries_x() -> None:
     s = named_sources("What toll does the TURAN report give?", ARTICLES, _found(ARTICLES))
     assert s.docs == {"a"}
