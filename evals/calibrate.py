@@ -56,7 +56,7 @@ from evals.cli import DEFAULT_CACHE, _seed_home
 from evals.runner import eval_settings, load_cases, stderr
 from rag import prepare as prep
 from rag import typed, yesno
-from rag.decision import answerable_features, confidence_features
+from rag.decision import answerable_features, confidence_features, unsaid_no
 from rag.engine import Engine
 from rag.models import MODELS_PATH, Features, Linear, Model, Models, Tree, Trees, model_from_json
 from rag.question import Query
@@ -303,20 +303,21 @@ class Calibrator:
         reads ``item``'s features from (the shipped models have seen it)."""
         return self.fold_models[fold_of(item.key)]
 
-    def _decided(self, item: Item) -> tuple[prep.Gathered, list[Any], list[Any], float | None,
-                                            Features]:
+    def _decided(self, item: Item) -> tuple[prep.Gathered, list[Any], list[Any],
+                                            yesno.Reading | None, Features]:
         """An item through the fitted steps so far (out of fold): evidence, candidates,
-        P(Yes), and the ``answerable`` model's features."""
+        the yes/no reading, and the ``answerable`` model's features."""
         engine = self.engines[item.source]
         g = self._gathered(item)
         models = self.models_for(item)
         evidence = prep.ranked_evidence(g, models)
         ranked = typed.rank(prep.candidates_of(engine.parts, g, evidence),
                             models.get("candidate"))
-        yes = prep.yes_probability(engine.parts, g, evidence, models)
+        reading = prep.yes_no(engine.parts, g, evidence, models)
         feats = answerable_features(g.query, g.sentences, evidence, ranked,
-                                    engine.retriever.lexical_index().df, yes)
-        return g, evidence, ranked, yes, feats
+                                    engine.retriever.lexical_index().df,
+                                    reading.yes if reading else None)
+        return g, evidence, ranked, reading, feats
 
     def _set(self, name: str, fitted: Fitted) -> None:
         self.figures[name] = fitted.figures
@@ -462,13 +463,14 @@ class Calibrator:
             if not item.answerable:
                 return
             engine = self.engines[item.source]
-            g, evidence, ranked, yes, feats = self._decided(item)
+            g, evidence, ranked, reading, feats = self._decided(item)
             models = self.models_for(item)
             p = float(models.fitted["answerable"].prob(feats)[0])
-            if p < self.thresholds["refuse_below"]:
+            if p < self.thresholds["refuse_below"] or unsaid_no(g.query, reading, models):
                 return  # refused: no answer to be sure of
             from rag.decision import Decision
 
+            yes = reading.yes if reading else None
             prepared = prep.Prepared(g.query, g.passages, tuple(evidence), tuple(ranked), yes,
                                      Decision(False, p, p, feats))
             ans = ExtractiveSynthesizer(models=models).answer(prepared, engine.articles())

@@ -3,8 +3,10 @@
 Both are fitted models (rag.models): ``answerable`` reads how complete and how close the best
 evidence is (are the question's names there, are its words known to the collection at all,
 is there a candidate of the asked type beside the question's key terms); the refusal
-threshold on its probability is fitted on the train splits. ``confidence`` is the fitted
-probability that the answer given is right.
+threshold on its probability is fitted on the train splits. A yes/no question whose reading
+is "No" is refused as well when the evidence does not state the opposite (``unsaid_no``): a
+"No" from absence alone is not an answer. ``confidence`` is the fitted probability that the
+answer given is right.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from rag.models import Features, Models
 from rag.question import GENERIC, Query
 from rag.text import terms
 from rag.typed import Candidate
+from rag.yesno import Reading
 
 ANSWERABLE_FEATURES = (
     "top", "top3", "ents_best", "ents_any", "lex_top", "dense_top", "clause_top",
@@ -30,8 +33,9 @@ CONFIDENCE_FEATURES = (
     "answerable", "top", "top3", "cand", "cand_margin", "cand_support", "cand_docs", "yes",
     "yes_margin", "typed", "yesno", "clause_kind", "definition", "unknown", "missing",
 )
-# Before the first fit there is no threshold; refusal then follows the plain odds.
+# Before the first fit there are no thresholds; refusal and "Yes" then follow the plain odds.
 DEFAULT_REFUSE_BELOW = 0.5
+DEFAULT_YES_ABOVE = 0.5
 
 
 @dataclass(frozen=True)
@@ -95,16 +99,30 @@ def _context(ev: Evidence) -> frozenset[str]:
     return frozenset(terms(f"{ev.passage.title} {ev.passage.source} {ev.text}"))
 
 
+def says_yes(yes_prob: float, models: Models) -> bool:
+    """Whether P("Yes") reads as "Yes" (the first option), by the fitted threshold."""
+    return yes_prob >= models.threshold("yes_above", DEFAULT_YES_ABOVE)
+
+
+def unsaid_no(query: Query, reading: Reading | None, models: Models) -> bool:
+    """A yes/no question read as "No" while the evidence does not state the opposite."""
+    return (query.kind == "yesno" and reading is not None
+            and not says_yes(reading.yes, models) and not reading.opposed)
+
+
 def decide(query: Query, answerable: Features, ranked: Sequence[Candidate],
-           yes_prob: float | None, models: Models) -> Decision:
+           reading: Reading | None, models: Models) -> Decision:
     """Refuse when the fitted probability that the sources answer falls under the fitted
-    threshold; the confidence of an answer is the ``confidence`` model's probability."""
+    threshold, or for a "No" the evidence does not state; the confidence of an answer is
+    the ``confidence`` model's probability."""
+    yes_prob = reading.yes if reading else None
     model = models.get("answerable")
     if model is None:
         raise RagError("no fitted answerable model in rag/models.json; run "
                        "'python -m evals.calibrate'")
     p = float(model.prob(answerable)[0])
-    refuse = p < models.threshold("refuse_below", DEFAULT_REFUSE_BELOW)
+    refuse = p < models.threshold("refuse_below", DEFAULT_REFUSE_BELOW) or unsaid_no(
+        query, reading, models)
     if query.published and query.sources:
         # "When was the X article published?" with X found: the article's own record answers
         # it (metadata, not a sentence the fitted models weigh).

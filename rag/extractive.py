@@ -15,6 +15,7 @@ from datetime import date
 
 from rag import combine
 from rag.dates import weekday_notes
+from rag.decision import says_yes
 from rag.evidence import Evidence
 from rag.models import Models, shipped
 from rag.prepare import Prepared
@@ -136,7 +137,7 @@ def _published(prepared: Prepared) -> Draft:
 
 def _yes_no(prepared: Prepared, models: Models) -> Draft:
     q = prepared.query
-    yes = (prepared.yes or 0.0) >= models.threshold("yes_above", LIKELY)
+    yes = says_yes(prepared.yes or 0.0, models)
     quotes = _best_sentences(prepared.evidence, per_part=True, query_parts=q.clauses)
     if q.kind == "choice" and q.options:
         choice = q.options[0] if yes else q.options[1]

@@ -135,9 +135,10 @@ def yesno_features(parts: Parts, g: Gathered, evidence: list[Evidence],
                           ev_mod.idf_weight(lexical.df), words)
 
 
-def yes_probability(parts: Parts, g: Gathered, evidence: list[Evidence],
-                    models: Models) -> float | None:
-    """P("Yes") for a yes/no or choice question; None for the others."""
+def yes_no(parts: Parts, g: Gathered, evidence: list[Evidence],
+           models: Models) -> yesno.Reading | None:
+    """P("Yes") for a yes/no or choice question, and whether the evidence states the
+    opposite; None for the other questions."""
     if g.query.kind not in ("yesno", "choice"):
         return None
     model = models.get("yesno")
@@ -145,7 +146,8 @@ def yes_probability(parts: Parts, g: Gathered, evidence: list[Evidence],
         raise RagError("no fitted yesno model in rag/models.json; run "
                        "'python -m evals.calibrate'")
     words = tuple(n for n in model.features if n.startswith(yesno.WORD_PREFIX))
-    return float(model.prob(yesno_features(parts, g, evidence, words))[0])
+    p = float(model.prob(yesno_features(parts, g, evidence, words))[0])
+    return yesno.Reading(p, yesno.opposed(g.query, evidence, parts.articles()))
 
 
 def prepare(parts: Parts, question: str, k: int, models: Models) -> Prepared:
@@ -154,10 +156,11 @@ def prepare(parts: Parts, question: str, k: int, models: Models) -> Prepared:
     g = gather(parts, question, k, models)
     evidence = ranked_evidence(g, models)
     ranked = typed.rank(candidates_of(parts, g, evidence), models.get("candidate"))
-    yes = yes_probability(parts, g, evidence, models)
+    reading = yes_no(parts, g, evidence, models)
+    yes = reading.yes if reading else None
     lexical = parts.retriever.lexical_index()
     feats = answerable_features(g.query, g.sentences, evidence, ranked, lexical.df, yes)
-    decision = decide(g.query, feats, ranked, yes, models)
+    decision = decide(g.query, feats, ranked, reading, models)
     t1 = time.perf_counter()
     return Prepared(g.query, g.passages, tuple(evidence), tuple(ranked), yes, decision,
                     {"retrieve_ms": g.retrieve_ms,

@@ -6,12 +6,18 @@ publication dates. The features say how well each part of the question is found,
 the best evidence negates what the question asserts (or the reverse) or gives another
 figure, and which words the question asks with ("consistent", "change": the fitted model
 learns what they ask). The fitted ``yesno`` model turns them into the probability of "Yes".
+
+"No" needs more than a low probability (``opposed``): the question asks what articles it names
+say and they are found, or the evidence states the opposite (a negation, another figure,
+another name of the same kind, publication dates against the order asked). Evidence that merely
+does not say it leaves "The articles don't say" (issue 12).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -19,6 +25,7 @@ import numpy as np
 from rag.embeddings import Embedder
 from rag.evidence import Evidence, Sentences
 from rag.models import Features
+from rag.names import same_name
 from rag.nlp import parse
 from rag.question import Query
 from rag.text import fold, terms
@@ -31,7 +38,33 @@ YESNO_FEATURES = (
     "part_source_dense_min", "part_cover_min", "part_missing_max",
 )
 WORD_PREFIX = "w:"  # question-word features: "w:consistent" is 1 when the question says it
+# The kinds of name a question can state a wrong one of ("based in Syria": GPE).
+NAME_LABELS = frozenset({"PERSON", "ORG", "GPE", "NORP", "LOC", "FAC", "EVENT", "PRODUCT",
+                         "WORK_OF_ART", "LAW"})
 _NEGATION = re.compile(r"\b(?:not|no|never|none|neither|nor|without|n't)\b|n['’]t\b", re.I)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A yes/no (or two-option) question read against its evidence."""
+
+    yes: float  # the fitted probability of "Yes" (the first option)
+    opposed: bool  # the evidence states the opposite of what the question asserts
+
+
+def opposed(query: Query, evidence: Sequence[Evidence],
+            articles: Mapping[str, Article]) -> bool:
+    """Whether the evidence can say "No": the question asks what articles it names say and
+    the evidence holds them all (their silence is then the answer), or the best evidence
+    states the opposite of what the question asserts: it negates it (or the reverse), gives
+    another figure or another name of the same kind, or the articles' publication dates
+    contradict the order asked. Otherwise a low P("Yes") is absence, not a "No"."""
+    top = evidence[:DEPTH]
+    if _sources_found(query, top, articles):
+        return True
+    best = top[0] if top else None
+    return bool(_negation_differs(query, best) or _figure_differs(query, best)
+                or _name_differs(query, best) or order_holds(query, top, articles) < 0)
 
 
 def question_words(query: Query) -> frozenset[str]:
@@ -86,8 +119,7 @@ def features(query: Query, found: Sentences, evidence: Sequence[Evidence],
         "part_dense_min": min(dense, default=0.0),
         "part_dense_mean": float(np.mean(dense)) if dense else 0.0,
         "sources_found": len(sources & found_docs) / len(sources) if sources else 1.0,
-        "negation_differs": float(best is not None and bool(_NEGATION.search(query.text))
-                                  != bool(_NEGATION.search(best.text))),
+        "negation_differs": _negation_differs(query, best),
         "figure_differs": _figure_differs(query, best),
         "order": order_holds(query, top, articles),
         "parts": min(len(parts), 4) / 4,
@@ -112,6 +144,43 @@ def _window_terms(ev: Evidence, articles: Mapping[str, Article]) -> frozenset[st
         return frozenset(terms(ev.text))
     lo, hi = spans[max(0, i - 1)][0], spans[min(len(spans) - 1, i + 1)][1]
     return frozenset(terms(art.text[lo:hi]))
+
+
+def _sources_found(query: Query, top: Sequence[Evidence],
+                   articles: Mapping[str, Article]) -> bool:
+    """Whether the question names its sources (a publisher, a publication date) and the
+    evidence holds an article of each publisher it names."""
+    found = query.sources & {ev.doc_id for ev in top}
+    wanted = {articles[d].source for d in query.sources if d in articles}
+    return bool(found) and wanted <= {articles[d].source for d in found if d in articles}
+
+
+def _negation_differs(query: Query, best: Evidence | None) -> float:
+    """1 when one of the question and the best sentence is negated and the other is not."""
+    return float(best is not None and bool(_NEGATION.search(query.text))
+                 != bool(_NEGATION.search(best.text)))
+
+
+def _name_differs(query: Query, best: Evidence | None) -> float:
+    """1 when the question names a thing (a place, a person, an organisation...) that the
+    best sentence does not, while the sentence names another of the same kind ("based in
+    Syria" against "based in Afghanistan"); 0 otherwise. The sentence's own publisher does
+    not count ("Does the Daily Express say...")."""
+    if best is None:
+        return 0.0
+    given: dict[str, list[str]] = {}
+    for m in best.mentions:
+        given.setdefault(m.label, []).append(best.text[m.start - best.start:m.end - best.start])
+    said = fold(best.text)
+    for ent in parse(query.text).ents:
+        if ent.label_ not in NAME_LABELS or not given.get(ent.label_):
+            continue
+        if best.passage.source and same_name(ent.text, best.passage.source):
+            continue
+        if fold(ent.text) in said or any(same_name(ent.text, g) for g in given[ent.label_]):
+            continue
+        return 1.0
+    return 0.0
 
 
 def _figure_differs(query: Query, best: Evidence | None) -> float:
