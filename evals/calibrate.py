@@ -311,8 +311,7 @@ class Calibrator:
         g = self._gathered(item)
         models = self.models_for(item)
         evidence = prep.ranked_evidence(g, models)
-        ranked = typed.rank(prep.candidates_of(engine.parts, g, evidence),
-                            models.get("candidate"))
+        ranked = prep.ranked_candidates(engine.parts, g, evidence, models)
         reading = prep.yes_no(engine.parts, g, evidence, models)
         feats = answerable_features(g.query, g.sentences, evidence, ranked,
                                     engine.retriever.lexical_index().df,

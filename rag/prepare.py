@@ -128,6 +128,13 @@ def candidates_of(parts: Parts, g: Gathered, evidence: list[Evidence]) -> typed.
                         typed.publisher_keys(articles))
 
 
+def ranked_candidates(parts: Parts, g: Gathered, evidence: list[Evidence],
+                      models: Models) -> list[typed.Candidate]:
+    """The typed candidates best first, names shown in full."""
+    ranked = typed.rank(candidates_of(parts, g, evidence), models.get("candidate"))
+    return typed.in_full(ranked, parts.articles())
+
+
 def yesno_features(parts: Parts, g: Gathered, evidence: list[Evidence],
                    words: tuple[str, ...]) -> Features:
     lexical = parts.retriever.lexical_index()
@@ -155,7 +162,7 @@ def prepare(parts: Parts, question: str, k: int, models: Models) -> Prepared:
     t0 = time.perf_counter()
     g = gather(parts, question, k, models)
     evidence = ranked_evidence(g, models)
-    ranked = typed.rank(candidates_of(parts, g, evidence), models.get("candidate"))
+    ranked = ranked_candidates(parts, g, evidence, models)
     reading = yes_no(parts, g, evidence, models)
     yes = reading.yes if reading else None
     lexical = parts.retriever.lexical_index()

@@ -196,6 +196,44 @@ def _display(g: Mapping[str, object]) -> str:
     return re.sub(r"^(?:the|The)\s+", "", best)
 
 
+def in_full(cands: Sequence[Candidate], articles: Mapping[str, Article]) -> list[Candidate]:
+    """A one-word name candidate shown by the shortest fuller form its supporting articles
+    give that name ("Bankman-Fried" -> "Sam Bankman-Fried", "Trump" -> "Donald Trump"): a
+    longer mention of like kind, every word capitalised, in the same article, that names the
+    same thing, whose other words the article never names on their own. Kept as found when
+    the articles give it fuller forms that are not one name ("Smith": "Will Smith" and "Jada
+    Pinkett Smith"). Only the text shown changes; the
+    features were read from the form found."""
+    out = []
+    for c in cands:
+        if c.label not in NAME_LABELS or len(c.text.split()) != 1:
+            out.append(c)
+            continue
+        fuller: dict[str, str] = {}
+        own = {fold(c.text)}
+        for ev in c.support:
+            art = articles.get(ev.doc_id)
+            if art is None or art.annotation is None:
+                continue
+            spans = [re.findall(r"[\w'’.\-]+", art.text[m.start:m.end])
+                     for m in art.annotation.mentions if m.label in NAME_LABELS]
+            # A word the article names on its own is a name of its own: "Google Apple" is
+            # two names the tagger ran together, not Apple's full name.
+            alone = {fold(w[0]) for w in spans if len(w) == 1}
+            for words in spans:
+                extra = {fold(w) for w in words} - own
+                if (len(words) > 1 and extra and not extra & alone
+                        and all(w[:1].isupper() for w in words)
+                        and same_name(" ".join(words), c.text)):
+                    fuller.setdefault(name_key(" ".join(words)), " ".join(words))
+        forms = sorted(fuller.values(), key=lambda t: (len(t.split()), len(t)))
+        if forms and all(same_name(forms[0], f) for f in forms[1:]):
+            out.append(replace(c, text=forms[0]))
+        else:
+            out.append(c)
+    return out
+
+
 def _governed(sentence: str, start: int, end: int, words: set[str]) -> float:
     """1 when the verb a mention hangs from is one the question uses ("warned" for "when did
     the US warn"), 0.5 when a verb further up does, else 0: the event a date belongs to."""

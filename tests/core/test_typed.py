@@ -44,3 +44,37 @@ def test_markup_and_links_are_left_out_of_quotes() -> None:
     a, b = readable(s)
     assert s[a:b] == "The suspects were detained in the Bryansk region, police said."
     assert readable("No markup here.") == (0, 15)
+
+
+def _name_candidate(text: str, body: str, names: list[tuple[str, str]]) -> tuple[object, dict]:
+    """A candidate ``text`` supported by the first sentence of an article ``body`` whose
+    tagger found ``names`` (text, label), each at its first place in the body."""
+    from rag.evidence import Evidence
+    from rag.nlp import Annotation, Mention
+    from rag.typed import Candidate
+    from rag.types import Article, Chunk, Passage
+
+    mentions = tuple(sorted(Mention(body.index(t), body.index(t) + len(t), label)
+                            for t, label in names))
+    art = Article(doc_id="a", title="", text=body, source_path="a",
+                  annotation=Annotation(((0, len(body)),), mentions))
+    ev = Evidence(Passage(Chunk("a-0", "a", body, 0, len(body)), 1.0, 1), 0, len(body), body,
+                  0.9, 0.8, 0.7)
+    return Candidate(text, "PERSON", f"name:{text}", (ev,)), {"a": art}
+
+
+def test_a_one_word_name_is_shown_by_its_fuller_form_in_the_same_article() -> None:
+    from rag.typed import in_full
+
+    c, arts = _name_candidate("Bankman-Fried", "Sam Bankman-Fried founded FTX. Later "
+                              "Bankman-Fried was tried.", [("Sam Bankman-Fried", "PERSON"),
+                                                           ("Bankman-Fried was", "PERSON")])
+    assert [x.text for x in in_full([c], arts)] == ["Sam Bankman-Fried"]
+    # Two different fuller forms: which Smith is not known, so it stays as found.
+    c, arts = _name_candidate("Smith", "Will Smith met Jada Pinkett Smith. Smith spoke.",
+                              [("Will Smith", "PERSON"), ("Jada Pinkett Smith", "PERSON")])
+    assert [x.text for x in in_full([c], arts)] == ["Smith"]
+    # Two names the tagger ran together are not a fuller form.
+    c, arts = _name_candidate("Apple", "Google said so. Google Apple deals grew.",
+                              [("Google", "ORG"), ("Google Apple", "ORG")])
+    assert [x.text for x in in_full([c], arts)] == ["Apple"]
