@@ -218,6 +218,9 @@ def _kind(toks: list[Any]) -> tuple[str, str, int]:  # Any: spaCy Tokens
             "where": "where", "why": "why"}.get(word, "other"), "", wh
 
 
+_MODIFIER_POS = frozenset({"ADJ", "ADV", "ADP", "SCONJ"})
+
+
 def _options(toks: list[Any]) -> tuple[str, ...]:  # Any: spaCy Tokens
     """"A or B": the two offered answers. After a colon or comma ("Which came first: A or
     B?", "…, Naryshkin or Peskov?") they are the text on either side of "or"; elsewhere the
@@ -230,11 +233,14 @@ def _options(toks: list[Any]) -> tuple[str, ...]:  # Any: spaCy Tokens
     left_text = text[: t.idx]
     cut = max(left_text.rfind(","), left_text.rfind(":"))
     right_text = text[t.idx + len(t.text):].strip()
-    if cut >= 0 and "," not in right_text:
+    left = toks[t.i - 1]
+    right = next((c for c in left.children if c.dep_ == "conj" and c.i > t.i), toks[t.i + 1])
+    # Two modifiers joined ("a consistent or inconsistent account", "before or after") are
+    # the options whatever precedes them; the text after a comma is for phrases.
+    modifiers = left.pos_ in _MODIFIER_POS and right.pos_ in _MODIFIER_POS
+    if cut >= 0 and "," not in right_text and not modifiers:
         a, b = left_text[cut + 1:], right_text
     else:
-        left = toks[t.i - 1]
-        right = next((c for c in left.children if c.dep_ == "conj" and c.i > t.i), toks[t.i + 1])
         a = text[left.idx: left.idx + len(left.text)]
         b = text[right.idx: right.idx + len(right.text)]
     a, b = _clean_option(a), _clean_option(b)

@@ -51,6 +51,23 @@ def test_names_options_counts_and_years() -> None:
     assert d.definition and not d.typed
 
 
+@pytest.mark.parametrize(("question", "options"), [
+    # Two modifiers joined by "or" are the options, whatever a comma put before them.
+    ("After the Fortune report on the trial, did TechCrunch give a consistent or inconsistent "
+     "account?", ("consistent", "inconsistent")),
+    ("Between the October and the November articles, has the explanation of prop bets "
+     "remained consistent or inconsistent?", ("consistent", "inconsistent")),
+    # Phrases offered after a colon or a comma stay whole.
+    ("Which came first: the embassy's warning about gatherings or the report of the cell?",
+     ("embassy's warning about gatherings", "report of the cell")),
+    ("Who said the warning was too general, Naryshkin or Peskov?", ("Naryshkin", "Peskov")),
+])
+def test_the_options_offered(question: str, options: tuple[str, str]) -> None:
+    q = analyze(question)
+    assert q.options == options
+    assert q.kind in ("choice", "which", "who")
+
+
 def test_a_misspelt_word_is_corrected_to_a_collection_word() -> None:
     speller = Speller({"peskov": 5, "embassy": 9, "kremlin": 4}, frozenset({"said"}))
     q = analyze("What did Peskof say about the embasy?", {"peskov": 1}, speller)
