@@ -10,6 +10,7 @@ candidate with its shorter forms ("Bankman-Fried" joins "Sam Bankman-Fried").
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -197,41 +198,61 @@ def _display(g: Mapping[str, object]) -> str:
 
 
 def in_full(cands: Sequence[Candidate], articles: Mapping[str, Article]) -> list[Candidate]:
-    """A one-word name candidate shown by the shortest fuller form its supporting articles
-    give that name ("Bankman-Fried" -> "Sam Bankman-Fried", "Trump" -> "Donald Trump"): a
-    longer mention of like kind, every word capitalised, in the same article, that names the
-    same thing, whose other words the article never names on their own. Kept as found when
-    the articles give it fuller forms that are not one name ("Smith": "Will Smith" and "Jada
-    Pinkett Smith"). Only the text shown changes; the
-    features were read from the form found."""
+    """A one-word name candidate shown by the fuller form its supporting articles give that
+    name ("Bankman-Fried" -> "Sam Bankman-Fried", "Trump" -> "Donald Trump"): a longer
+    mention in the same article, every word capitalised, that names the same thing, whose
+    other words the article never names on their own (but a person's: a surname or a first
+    name alone is how articles name one). A person's full name wins over other longer
+    mentions. When the fuller forms are not one name, the one the articles use more often
+    than all the others together is shown ("Echoing Bankman-Fried", a sentence's first
+    word, once against six), and none when there is no such majority ("Smith": "Will Smith"
+    and "Jada Pinkett Smith"). Only the text shown changes; the features were read from
+    the form found."""
     out = []
     for c in cands:
         if c.label not in NAME_LABELS or len(c.text.split()) != 1:
             out.append(c)
             continue
         fuller: dict[str, str] = {}
+        seen: Counter[str] = Counter()
+        people: set[str] = set()
         own = {fold(c.text)}
-        for ev in c.support:
-            art = articles.get(ev.doc_id)
+        for doc_id in dict.fromkeys(ev.doc_id for ev in c.support):
+            art = articles.get(doc_id)
             if art is None or art.annotation is None:
                 continue
-            spans = [re.findall(r"[\w'’.\-]+", art.text[m.start:m.end])
+            spans = [(m.label, re.findall(r"[\w'’.\-]+", art.text[m.start:m.end]))
                      for m in art.annotation.mentions if m.label in NAME_LABELS]
             # A word the article names on its own is a name of its own: "Google Apple" is
             # two names the tagger ran together, not Apple's full name.
-            alone = {fold(w[0]) for w in spans if len(w) == 1}
-            for words in spans:
+            alone = {fold(w[0]) for _, w in spans if len(w) == 1}
+            for label, words in spans:
                 extra = {fold(w) for w in words} - own
-                if (len(words) > 1 and extra and not extra & alone
+                if (len(words) > 1 and extra and (label == "PERSON" or not extra & alone)
                         and all(w[:1].isupper() for w in words)
                         and same_name(" ".join(words), c.text)):
-                    fuller.setdefault(name_key(" ".join(words)), " ".join(words))
-        forms = sorted(fuller.values(), key=lambda t: (len(t.split()), len(t)))
-        if forms and all(same_name(forms[0], f) for f in forms[1:]):
-            out.append(replace(c, text=forms[0]))
-        else:
-            out.append(c)
+                    key = name_key(" ".join(words))
+                    fuller.setdefault(key, " ".join(words))
+                    seen[key] += 1
+                    if label == "PERSON":
+                        people.add(key)
+        # The small model gives one word many labels ("Altman": PERSON, ORG and GPE in one
+        # article); a full name it tags as a person is the better guide.
+        if people:
+            fuller = {k: v for k, v in fuller.items() if k in people}
+        text = _fullest(fuller, seen) if fuller else ""
+        out.append(replace(c, text=text) if text else c)
     return out
+
+
+def _fullest(fuller: Mapping[str, str], seen: Mapping[str, int]) -> str:
+    """The shortest form when all name one thing, else the majority form, else ``""``."""
+    forms = sorted(fuller.values(), key=lambda t: (len(t.split()), len(t)))
+    if all(same_name(forms[0], f) for f in forms[1:]):
+        return forms[0]
+    top = max(fuller, key=lambda k: seen[k])
+    rest = sum(n for k, n in seen.items() if k in fuller and not same_name(fuller[k], fuller[top]))
+    return fuller[top] if seen[top] > rest else ""
 
 
 def _governed(sentence: str, start: int, end: int, words: set[str]) -> float:

@@ -48,14 +48,19 @@ def test_markup_and_links_are_left_out_of_quotes() -> None:
 
 def _name_candidate(text: str, body: str, names: list[tuple[str, str]]) -> tuple[object, dict]:
     """A candidate ``text`` supported by the first sentence of an article ``body`` whose
-    tagger found ``names`` (text, label), each at its first place in the body."""
+    tagger found ``names`` (text, label), each at its next place in the body."""
     from rag.evidence import Evidence
     from rag.nlp import Annotation, Mention
     from rag.typed import Candidate
     from rag.types import Article, Chunk, Passage
 
-    mentions = tuple(sorted(Mention(body.index(t), body.index(t) + len(t), label)
-                            for t, label in names))
+    at: dict[str, int] = {}
+    spans = []
+    for t, label in names:  # a name given twice is its first two places
+        i = body.index(t, at.get(t, 0))
+        at[t] = i + len(t)
+        spans.append(Mention(i, i + len(t), label))
+    mentions = tuple(sorted(spans))
     art = Article(doc_id="a", title="", text=body, source_path="a",
                   annotation=Annotation(((0, len(body)),), mentions))
     ev = Evidence(Passage(Chunk("a-0", "a", body, 0, len(body)), 1.0, 1), 0, len(body), body,
@@ -78,3 +83,23 @@ def test_a_one_word_name_is_shown_by_its_fuller_form_in_the_same_article() -> No
     c, arts = _name_candidate("Apple", "Google said so. Google Apple deals grew.",
                               [("Google", "ORG"), ("Google Apple", "ORG")])
     assert [x.text for x in in_full([c], arts)] == ["Apple"]
+
+
+def test_a_person_is_named_in_full_despite_the_tagger() -> None:
+    from rag.typed import in_full
+
+    # A person's first name alone does not make it a name of its own.
+    c, arts = _name_candidate("Spears", "Britney Spears spoke. Britney sang.",
+                              [("Britney Spears", "PERSON"), ("Britney", "PERSON")])
+    assert [x.text for x in in_full([c], arts)] == ["Britney Spears"]
+    # A person's full name wins over a longer mention the tagger calls something else.
+    c, arts = _name_candidate("Altman", "Sam Altman left. The Information Altman piece ran.",
+                              [("Sam Altman", "PERSON"), ("The Information Altman", "ORG")])
+    assert [x.text for x in in_full([c], arts)] == ["Sam Altman"]
+    # A sentence's first word taken into a name once, against the full name twice.
+    c, arts = _name_candidate(
+        "Bankman-Fried", "Sam Bankman-Fried founded FTX. Echoing Bankman-Fried, a lawyer "
+        "spoke. Sam Bankman-Fried said no.",
+        [("Sam Bankman-Fried", "PERSON"), ("Echoing Bankman-Fried", "PERSON"),
+         ("Sam Bankman-Fried", "PERSON")])
+    assert [x.text for x in in_full([c], arts)] == ["Sam Bankman-Fried"]
