@@ -119,11 +119,11 @@ def multihop_items(limit: int | None) -> list[Item]:
     qs = multihop.select(multihop.load_questions(MULTIHOP_DIR), limit, "train")
     out = []
     for q in qs:
-        gold = q.answer.strip().rstrip(".").lower()
-        out.append(Item("multihop", q.qid, q.query, not q.is_null, (), q.answer,
+        gold = multihop.gold_answer(q.answer)
+        out.append(Item("multihop", q.qid, q.query, not q.is_null, (), gold,
                         frozenset(e.doc_id for e in q.evidence),
                         tuple(e.fact for e in q.evidence),
-                        {"yes": True, "no": False}.get(gold)))
+                        {"yes": True, "no": False}.get(gold.lower())))
     return out
 
 

@@ -153,6 +153,13 @@ class QuestionResult:
     scores: m.MultihopScores | None
 
 
+def gold_answer(answer: str) -> str:
+    """The benchmark's answer as a name to look for: without the full stop 13 of its 768
+    entity answers end with ("Sam Altman.") and without a leading article ("The Federal
+    Reserve"), neither of which an answer naming the thing needs to repeat."""
+    return re.sub(r"^(?:the|The)\s+", "", answer.strip().rstrip(".").strip())
+
+
 def judged_text(answer: Answer) -> str:
     """What an answer is judged on: its short answer when it gives one ("Yes", "Sam
     Bankman-Fried"), else its whole text. Judging the short answer keeps a quote that happens
@@ -184,9 +191,9 @@ def score_question(q: Question, passages: Sequence[Passage], answer: Answer, lat
     if q.kind == "null":
         correct = bool(answer.refused)
     elif q.kind == "yesno":
-        correct = said == q.answer.strip().rstrip(".").lower()
+        correct = said == gold_answer(q.answer).lower()
     else:
-        correct = not answer.refused and m.mentions(judged_text(answer), q.answer)
+        correct = not answer.refused and m.mentions(judged_text(answer), gold_answer(q.answer))
     return QuestionResult(
         qid=q.qid,
         question_type=q.question_type,
@@ -237,7 +244,7 @@ def _group(rs: Sequence[QuestionResult]) -> dict[str, float | None]:
     d.update(m.multihop_summary(scored))
     d["answer_accuracy"] = m.rate(r.answer_correct for r in rs)
     d["yesno_balanced_accuracy"] = m.balanced_accuracy(
-        [r.gold.strip().rstrip(".").lower() for r in yesno], [r.said for r in yesno])
+        [gold_answer(r.gold).lower() for r in yesno], [r.said for r in yesno])
     d["entity_accuracy"] = m.rate(r.answer_correct for r in rs if r.kind == "entity")
     d["refusal_accuracy"] = m.refusal_accuracy([r.refused for r in rs if r.is_null])
     d["false_refusal_rate"] = m.false_refusal_rate([r.refused for r in non_null])

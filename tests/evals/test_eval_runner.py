@@ -197,4 +197,9 @@ def test_multihop_answers_are_judged_by_kind() -> None:
     assert judge(q("Google"), Answer("?", "Google: “x” [1]", short="Google"))
     assert not judge(q("Google"), Answer("?", "Apple: “Google sued” [1]", short="Apple"))
     assert not judge(q("Consistent"), Answer("?", "Inconsistent.", short="Inconsistent"))
+    # The gold's full stop and leading article are not part of the name.
+    assert judge(q("Sam Altman."), Answer("?", "Sam Altman: “x” [1]", short="Sam Altman"))
+    assert judge(q("The Federal Reserve"),
+                 Answer("?", "Federal Reserve: “x” [1]", short="Federal Reserve"))
+    assert not judge(q("The Federal Reserve"), Answer("?", "Fed: “x” [1]", short="Fed"))
     assert judge(q("Insufficient information.", ()), Answer("?", "x", refused=True))
