@@ -68,38 +68,30 @@ def _name_candidate(text: str, body: str, names: list[tuple[str, str]]) -> tuple
     return Candidate(text, "PERSON", f"name:{text}", (ev,)), {"a": art}
 
 
-def test_a_one_word_name_is_shown_by_its_fuller_form_in_the_same_article() -> None:
-    from rag.typed import in_full
-
-    c, arts = _name_candidate("Bankman-Fried", "Sam Bankman-Fried founded FTX. Later "
-                              "Bankman-Fried was tried.", [("Sam Bankman-Fried", "PERSON"),
-                                                           ("Bankman-Fried was", "PERSON")])
-    assert [x.text for x in in_full([c], arts)] == ["Sam Bankman-Fried"]
+@pytest.mark.parametrize(("found", "body", "names", "shown"), [
+    ("Bankman-Fried", "Sam Bankman-Fried founded FTX. Later Bankman-Fried was tried.",
+     [("Sam Bankman-Fried", "PERSON"), ("Bankman-Fried was", "PERSON")], "Sam Bankman-Fried"),
     # Two different fuller forms: which Smith is not known, so it stays as found.
-    c, arts = _name_candidate("Smith", "Will Smith met Jada Pinkett Smith. Smith spoke.",
-                              [("Will Smith", "PERSON"), ("Jada Pinkett Smith", "PERSON")])
-    assert [x.text for x in in_full([c], arts)] == ["Smith"]
+    ("Smith", "Will Smith met Jada Pinkett Smith. Smith spoke.",
+     [("Will Smith", "PERSON"), ("Jada Pinkett Smith", "PERSON")], "Smith"),
     # Two names the tagger ran together are not a fuller form.
-    c, arts = _name_candidate("Apple", "Google said so. Google Apple deals grew.",
-                              [("Google", "ORG"), ("Google Apple", "ORG")])
-    assert [x.text for x in in_full([c], arts)] == ["Apple"]
-
-
-def test_a_person_is_named_in_full_despite_the_tagger() -> None:
+    ("Apple", "Google said so. Google Apple deals grew.",
+     [("Google", "ORG"), ("Google Apple", "ORG")], "Apple"),
+    # A person's first name alone does not make it a name of its own.
+    ("Spears", "Britney Spears spoke. Britney sang.",
+     [("Britney Spears", "PERSON"), ("Britney", "PERSON")], "Britney Spears"),
+    # A person's full name wins over a longer mention the tagger calls something else.
+    ("Altman", "Sam Altman left. The Information Altman piece ran.",
+     [("Sam Altman", "PERSON"), ("The Information Altman", "ORG")], "Sam Altman"),
+    # A sentence's first word taken into a name once, against the full name twice.
+    ("Bankman-Fried", "Sam Bankman-Fried founded FTX. Echoing Bankman-Fried, a lawyer spoke. "
+     "Sam Bankman-Fried said no.",
+     [("Sam Bankman-Fried", "PERSON"), ("Echoing Bankman-Fried", "PERSON"),
+      ("Sam Bankman-Fried", "PERSON")], "Sam Bankman-Fried"),
+])
+def test_a_one_word_name_is_shown_by_its_fuller_form_in_the_same_article(
+        found: str, body: str, names: list[tuple[str, str]], shown: str) -> None:
     from rag.typed import in_full
 
-    # A person's first name alone does not make it a name of its own.
-    c, arts = _name_candidate("Spears", "Britney Spears spoke. Britney sang.",
-                              [("Britney Spears", "PERSON"), ("Britney", "PERSON")])
-    assert [x.text for x in in_full([c], arts)] == ["Britney Spears"]
-    # A person's full name wins over a longer mention the tagger calls something else.
-    c, arts = _name_candidate("Altman", "Sam Altman left. The Information Altman piece ran.",
-                              [("Sam Altman", "PERSON"), ("The Information Altman", "ORG")])
-    assert [x.text for x in in_full([c], arts)] == ["Sam Altman"]
-    # A sentence's first word taken into a name once, against the full name twice.
-    c, arts = _name_candidate(
-        "Bankman-Fried", "Sam Bankman-Fried founded FTX. Echoing Bankman-Fried, a lawyer "
-        "spoke. Sam Bankman-Fried said no.",
-        [("Sam Bankman-Fried", "PERSON"), ("Echoing Bankman-Fried", "PERSON"),
-         ("Sam Bankman-Fried", "PERSON")])
-    assert [x.text for x in in_full([c], arts)] == ["Sam Bankman-Fried"]
+    c, arts = _name_candidate(found, body, names)
+    assert [x.text for x in in_full([c], arts)] == [shown]
