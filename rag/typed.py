@@ -228,11 +228,11 @@ def in_full(cands: Sequence[Candidate], articles: Mapping[str, Article]) -> list
             alone = {fold(w[0]) for _, w in spans if len(w) == 1}
             for label, words in spans:
                 extra = {fold(w) for w in words} - own
+                name = " ".join(words)
                 if (len(words) > 1 and extra and (label == "PERSON" or not extra & alone)
-                        and all(w[:1].isupper() for w in words)
-                        and same_name(" ".join(words), c.text)):
-                    key = name_key(" ".join(words))
-                    fuller.setdefault(key, " ".join(words))
+                        and all(w[:1].isupper() for w in words) and same_name(name, c.text)):
+                    key = name_key(name)
+                    fuller.setdefault(key, name)
                     seen[key] += 1
                     if label == "PERSON":
                         people.add(key)
