@@ -124,8 +124,7 @@ def ranked_evidence(g: Gathered, models: Models) -> list[Evidence]:
 
 def candidates_of(parts: Parts, g: Gathered, evidence: list[Evidence]) -> typed.Found:
     articles = parts.articles()
-    return typed.gather(g.query, evidence, articles, parts.embedder,
-                        typed.publisher_keys(articles))
+    return typed.gather(g.query, evidence, articles, parts.embedder, typed.known(articles))
 
 
 def ranked_candidates(parts: Parts, g: Gathered, evidence: list[Evidence],

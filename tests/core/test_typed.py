@@ -95,3 +95,23 @@ def test_a_one_word_name_is_shown_by_its_fuller_form_in_the_same_article(
 
     c, arts = _name_candidate(found, body, names)
     assert [x.text for x in in_full([c], arts)] == [shown]
+
+
+def test_a_name_takes_the_label_the_collection_gives_it_most_often() -> None:
+    from rag.typed import known
+
+    body = ("Sam Altman spoke. Sam Altman left. Sam Altman returned. Altman smiled. "
+            "Israel voted.")
+    _, arts = _name_candidate("Altman", body, [
+        ("Sam Altman", "PERSON"), ("Sam Altman", "GPE"), ("Sam Altman", "PERSON"),
+        ("Altman", "GPE"), ("Israel", "GPE")])
+    names = known(arts)
+    # One sentence tagged it GPE; the collection tags "Sam Altman" PERSON twice to once.
+    assert names.label_of(["Sam Altman"], "GPE") == "PERSON"
+    # Forms of one name vote together; a tie keeps the sentence's own tag.
+    assert names.label_of(["Altman", "Sam Altman"], "GPE") == "GPE"
+    assert names.label_of(["Altman", "Sam Altman"], "PERSON") == "PERSON"
+    assert names.label_of(["Altman"], "ORG") == "GPE"
+    # A form never tagged as a name keeps the sentence's tag.
+    assert names.label_of(["Wang"], "ORG") == "ORG"
+    assert known(arts) is names  # computed once per mapping of articles
