@@ -59,16 +59,17 @@ from rag import typed, yesno
 from rag.decision import answerable_features, confidence_features, unsaid_no
 from rag.engine import Engine
 from rag.models import MODELS_PATH, Features, Linear, Model, Models, Tree, Trees, model_from_json
-from rag.question import Query
+from rag.question import Query, analyze
 
 CACHE = Path(os.environ.get("RAG_EVAL_CACHE", DEFAULT_CACHE))
 MIN_WORD_QUESTIONS = 15
 C_GRID = (0.01, 0.1, 1.0)
 TREE_GRID = ((100, 3), (300, 3))  # (trees, depth)
 MIN_BALANCED = 20
-STAGES = ("article", "sentence", "candidate", "yesno", "answerable", "confidence")
+STAGES = ("options", "article", "sentence", "candidate", "yesno", "answerable", "confidence")
 N_FOLDS = 5
-THRESHOLD_STAGE = {"yes_above": "yesno", "refuse_below": "answerable"}  # who fits each
+THRESHOLD_STAGE = {"choice_above": "options", "yes_above": "yesno",  # who fits each
+                   "refuse_below": "answerable"}
 # The fold models of a fit, for --from-stage (not shipped: only the calibration reads them).
 FOLDS_PATH = CACHE / "calibrate-folds.json"
 
@@ -145,6 +146,18 @@ def choice_yes(query: Query, item: Item) -> bool | None:
         return None
     a, b = (m.mentions(o, item.gold) or m.mentions(item.gold, o) for o in query.options)
     return a if a != b else None
+
+
+def balanced_cut(values: Sequence[float], labels: Sequence[bool]) -> tuple[float, float]:
+    """The cut ``t`` for "label when value >= t" with the best balanced accuracy (the mean of
+    the two recalls), and that accuracy; among equally good cuts, the middle one, so that a
+    clean gap is cut halfway."""
+    s, y = np.array(values, dtype=float), np.array(labels, dtype=bool)
+    u = np.unique(s)
+    cuts = np.concatenate(([u[0] - 0.01], (u[1:] + u[:-1]) / 2, [u[-1] + 0.01]))
+    bal = np.array([(np.mean(s[y] >= t) + np.mean(s[~y] < t)) / 2 for t in cuts])
+    best = np.flatnonzero(bal == bal.max())
+    return float(cuts[best[len(best) // 2]]), float(bal.max())
 
 
 def fold_of(key: str) -> int:
@@ -325,6 +338,34 @@ class Calibrator:
         self.fold_models = tuple(Models({**m.fitted, name: f}, thresholds)
                                  for m, f in zip(self.fold_models, fitted.fold_models,
                                                  strict=True))
+
+    def options(self) -> None:
+        """``choice_above``: over train yes/no questions offering "A or B", the similarity of
+        A and B that best tells a choice (the gold names one option) from a plain yes/no
+        question (the gold is Yes or No), by balanced accuracy; the middle of the best run."""
+        sims, real = [], []
+        for item in self.items:
+            engine = self.engines[item.source]
+            lexical = engine.retriever.lexical_index()
+            q = analyze(item.question, lexical.df, engine.parts.speller(lexical))
+            if q.kind != "choice" or len(q.options) != 2:
+                continue
+            named = choice_yes(q, item) is not None
+            if named or item.yes is not None:
+                sims.append(prep.option_similarity(engine.embedder, q.options))
+                real.append(named)
+        if len(set(real)) < 2:
+            stderr("options: the train questions do not hold both kinds; no threshold")
+            return
+        t, bal = balanced_cut(sims, real)
+        self.thresholds["choice_above"] = round(t, 4)
+        self.figures["options"] = {"questions": len(sims), "choices": sum(real),
+                                   "balanced_accuracy": round(bal, 4)}
+        stderr(f"options: choice above similarity {t:.3f} over {len(sims)} questions "
+               f"({sum(real)} choices), balanced accuracy {bal:.3f}")
+        self.models = Models(self.models.fitted, dict(self.thresholds))
+        self.fold_models = tuple(Models(m.fitted, dict(self.thresholds))
+                                 for m in self.fold_models)
 
     def article(self) -> None:
         xs, gs = [], []
@@ -522,6 +563,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="keep the models of the earlier stages from --out (and their fold models "
                    f"from {FOLDS_PATH.name} in the eval cache) and refit from this one on "
                    "(when only later features changed)")
+    p.add_argument("--only", choices=("options",),
+                   help="fit only this stage's threshold, keeping every model and other "
+                   "threshold of --out (the later stages keep the fit they had; a full refit "
+                   "fits them on the new reading of the questions)")
     args = p.parse_args(argv)
 
     from evals import multihop, runner
@@ -538,6 +583,8 @@ def main(argv: list[str] | None = None) -> int:
         engines["multihop"] = Engine(eval_settings(home), models=Models())
         items += multihop_items(args.limit)
     cal = Calibrator(items, engines)
+    if args.only:
+        return _only(cal, args.only, args.out, args.dry_run)
     start = STAGES.index(args.from_stage)
     if start:
         kept, kept_folds = Models.load(args.out), load_folds(args.out)
@@ -567,6 +614,27 @@ def main(argv: list[str] | None = None) -> int:
     save_folds(models, cal.fold_models)
     print(f"wrote {args.out} (fingerprint {models.fingerprint}); its fold models in "
           f"{FOLDS_PATH}", file=sys.stderr)
+    return 0
+
+
+def _only(cal: Calibrator, stage: str, out: Path, dry_run: bool) -> int:
+    """Refit one threshold stage into the artefact at ``out``, the rest kept as it is."""
+    kept = Models.load(out)
+    cal.models, cal.thresholds, cal.figures = kept, dict(kept.thresholds), dict(kept.figures)
+    getattr(cal, stage)()
+    models = Models(kept.fitted, cal.thresholds,
+                    fitted_on=f"{kept.fitted_on}; {stage} refitted {date.today().isoformat()}",
+                    figures=cal.figures)
+    if dry_run:
+        print(models.to_json()["figures"].get(stage))
+        return 0
+    models.save(out)
+    if FOLDS_PATH.exists():  # the fold models stay those of the kept stages
+        d = json.loads(FOLDS_PATH.read_text(encoding="utf-8"))
+        if d.get("models") == kept.fingerprint:
+            FOLDS_PATH.write_text(json.dumps({**d, "models": models.fingerprint}),
+                                  encoding="utf-8")
+    print(f"wrote {out} (fingerprint {models.fingerprint})", file=sys.stderr)
     return 0
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -90,6 +90,30 @@ def searched(parts: Parts, question: str, k: int) -> tuple[Query, np.ndarray, De
     return pending.result(), vec, dense
 
 
+# Before the first fit, every "A or B" in a yes/no question is a choice (as it was read).
+DEFAULT_CHOICE_ABOVE = -1.0
+
+
+def option_similarity(embedder: Embedder, options: tuple[str, ...]) -> float:
+    """How close the embedder places the two options of "A or B"."""
+    a, b = embedder.embed_each(options)
+    return float(a @ b)
+
+
+def as_choice(query: Query, embedder: Embedder, models: Models) -> Query:
+    """A yes/no question offering "A or B" asks to choose only when A and B are alternatives
+    of one thing ("consistent or inconsistent", "before or after", "larger or smaller"),
+    which the embedder places close together; two topics ("conditions or treatments",
+    "coach or player") leave a plain yes/no question ("Yes": it covers them). The similarity
+    above which they are alternatives is fitted on train (``choice_above``)."""
+    if query.kind != "choice" or len(query.options) != 2:
+        return query
+    if option_similarity(embedder, query.options) >= models.threshold(
+            "choice_above", DEFAULT_CHOICE_ABOVE):
+        return query
+    return replace(query, kind="yesno", options=())
+
+
 def article_candidates(parts: Parts, question: str, k: int) -> Candidates:
     """The re-scored candidate passages the ``article`` model chooses from."""
     query, vec, dense = searched(parts, question, k)
@@ -103,6 +127,7 @@ def gather(parts: Parts, question: str, k: int, models: Models) -> Gathered:
     retriever = parts.retriever
     lexical = retriever.lexical_index()
     query, vec, dense = searched(parts, question, k)
+    query = as_choice(query, parts.embedder, models)
     passages = retriever.retrieve(question, k=k, vector=vec, lexical_terms=terms(query.search),
                                   ranker=models.get("article"), dense=dense)
     articles = parts.articles()

@@ -91,3 +91,24 @@ def test_with_sources_drops_the_source_words() -> None:
     s = with_sources(q, Sources(frozenset({"b"}), frozenset({"daili", "express"})))
     assert s.sources == {"b"} and "express" not in s.terms
     assert all("express" not in p for p in s.pairs) and "kill" in s.terms
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    # Alternatives of one thing: the answer is one of them.
+    ("Did TechCrunch give a consistent or inconsistent account of the trial?", "choice"),
+    ("Was the Verge report published before or after the TechCrunch article?", "choice"),
+    ("Did Fortune report a larger or smaller drop in the shares?", "choice"),
+    # Two topics: "Yes" covers them, so it stays a yes/no question.
+    ("Did the article discuss conditions or treatments for the disease?", "yesno"),
+    ("Did the report quote the coach or the player after the match?", "yesno"),
+])
+def test_a_choice_needs_options_that_are_alternatives(question: str, kind: str) -> None:
+    from rag.embeddings import get_embedder
+    from rag.models import shipped
+    from rag.prepare import as_choice
+
+    q = analyze(question)
+    assert q.kind == "choice"
+    read = as_choice(q, get_embedder(), shipped())
+    assert read.kind == kind
+    assert (read.options == q.options) == (kind == "choice")

@@ -75,3 +75,11 @@ def test_a_later_step_sees_out_of_fold_predictions(monkeypatch: pytest.MonkeyPat
     assert in_sample is not None
     assert roc_auc_score(y, in_sample.prob(x)) > 0.8
     assert abs(roc_auc_score(y, seen_later) - 0.5) < 0.1
+
+
+def test_a_threshold_cuts_a_clean_gap_halfway_and_weighs_both_kinds_alike() -> None:
+    t, bal = cal.balanced_cut([0.1, 0.2, 0.3, 0.7, 0.9], [False, False, False, True, True])
+    assert t == pytest.approx(0.5) and bal == 1.0
+    # One "no" above a "yes": the cut keeps every "yes", halfway down to the next "no".
+    t, bal = cal.balanced_cut([0.1, 0.2, 0.3, 0.8, 0.7, 0.9], [False] * 4 + [True] * 2)
+    assert t == pytest.approx(0.5) and bal == pytest.approx(0.875)
