@@ -230,3 +230,17 @@ def test_serve_names_a_taken_port(home: Path) -> None:
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and f"port {port} is already in use" in lines[0]
     assert f"--port {port + 1}" in lines[0] and "Traceback" not in r.stderr
+
+
+def test_a_reader_that_stops_early_is_not_an_error(home: Path) -> None:
+    """`rag ask ... | head -1`: the pipe closes before the sources are printed."""
+    env = {**os.environ, "RAG_HOME": str(home), "RAG_ARTICLES": str(ARTICLES)}
+    env.pop("RAG_CHROMA_URL", None)
+    ask = subprocess.Popen([sys.executable, "-m", "rag.cli", "ask", "When did the US warn Russia?"],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert ask.stdout is not None and ask.stderr is not None
+    ask.stdout.read(1)  # the answer has begun
+    ask.stdout.close()  # ...and the reader goes away
+    err = ask.stderr.read().decode()
+    assert ask.wait(timeout=300) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err
