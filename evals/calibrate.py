@@ -141,10 +141,14 @@ def sentence_label(item: Item, ev: Any) -> bool:
 
 
 def choice_yes(query: Query, item: Item) -> bool | None:
-    """For a two-option question whose gold answer is one of the options: is it the first?"""
-    if len(query.options) != 2 or not item.gold:
+    """For a two-option question whose gold answer is one of the options: is it the first?
+    (None when the gold names neither or both.)"""
+    if len(query.options) != 2 or not (item.gold or item.answers):
         return None
-    a, b = (m.mentions(o, item.gold) or m.mentions(item.gold, o) for o in query.options)
+    if item.gold:
+        a, b = (m.mentions(o, item.gold) or m.mentions(item.gold, o) for o in query.options)
+    else:  # seeds: the accepted answers match one option's words
+        a, b = (m.matches_any(item.answers, o) for o in query.options)
     return a if a != b else None
 
 
@@ -622,9 +626,9 @@ def _only(cal: Calibrator, stage: str, out: Path, dry_run: bool) -> int:
     kept = Models.load(out)
     cal.models, cal.thresholds, cal.figures = kept, dict(kept.thresholds), dict(kept.figures)
     getattr(cal, stage)()
-    models = Models(kept.fitted, cal.thresholds,
-                    fitted_on=f"{kept.fitted_on}; {stage} refitted {date.today().isoformat()}",
-                    figures=cal.figures)
+    note = f"{stage} refitted {date.today().isoformat()}"
+    fitted_on = kept.fitted_on if kept.fitted_on.endswith(note) else f"{kept.fitted_on}; {note}"
+    models = Models(kept.fitted, cal.thresholds, fitted_on=fitted_on, figures=cal.figures)
     if dry_run:
         print(models.to_json()["figures"].get(stage))
         return 0

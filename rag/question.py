@@ -188,7 +188,7 @@ def _kind(toks: list[Any]) -> tuple[str, str, int]:  # Any: spaCy Tokens
                                      "why", "how")), -1)
     aux = next((i for i, t in enumerate(toks)
                 if t.lemma_.lower() in _AUX_LEMMAS and t.tag_ in ("VBD", "VBZ", "VBP", "MD", "VB")
-                and (i == 0 or toks[i - 1].text == ",")), -1)
+                and (i == 0 or toks[i - 1].text == "," or _before_subject(t))), -1)
     if aux >= 0 and (wh < 0 or aux < wh):
         return "yesno", "", -1
     if wh < 0:
@@ -218,7 +218,24 @@ def _kind(toks: list[Any]) -> tuple[str, str, int]:  # Any: spaCy Tokens
             "where": "where", "why": "why"}.get(word, "other"), "", wh
 
 
+def _before_subject(t: Any) -> bool:  # Any: a spaCy Token
+    """Whether an auxiliary of the main clause comes before its subject ("On April 3 did the
+    minister call ...": the inversion that makes a question, after any fronted phrase)."""
+    verb = t if t.dep_ == "ROOT" else t.head
+    if t.dep_ not in ("aux", "auxpass", "ROOT") or verb.dep_ != "ROOT":
+        return False
+    if any(c.i < t.i and c.dep_ not in _FRONTED for c in verb.children):
+        return False  # "Wich think tank does he work for": an object moved to the front
+    subject = next((c for c in verb.children if c.dep_ in ("nsubj", "nsubjpass", "expl")), None)
+    return subject is not None and subject.i > t.i
+
+
+# What may stand before the auxiliary of a yes/no question: phrases of time, place, manner.
+_FRONTED = frozenset({"prep", "advmod", "npadvmod", "advcl", "intj", "punct", "cc"})
+
+
 _MODIFIER_POS = frozenset({"ADJ", "ADV", "ADP", "SCONJ"})
+_CLAUSE_POS = frozenset({"VERB", "AUX"})
 
 
 def _options(toks: list[Any]) -> tuple[str, ...]:  # Any: spaCy Tokens
@@ -233,20 +250,64 @@ def _options(toks: list[Any]) -> tuple[str, ...]:  # Any: spaCy Tokens
     left_text = text[: t.idx]
     cut = max(left_text.rfind(","), left_text.rfind(":"))
     right_text = text[t.idx + len(t.text):].strip()
-    left = toks[t.i - 1]
-    right = next((c for c in left.children if c.dep_ == "conj" and c.i > t.i), toks[t.i + 1])
+    left, right = _conjuncts(t, toks)
     # Two modifiers joined ("a consistent or inconsistent account", "before or after") are
     # the options whatever precedes them; the text after a comma is for phrases.
     modifiers = left.pos_ in _MODIFIER_POS and right.pos_ in _MODIFIER_POS
     if cut >= 0 and "," not in right_text and not modifiers:
         a, b = left_text[cut + 1:], right_text
     else:
-        a = text[left.idx: left.idx + len(left.text)]
-        b = text[right.idx: right.idx + len(right.text)]
+        a, b = _conjunct_text(left, t.i), _conjunct_text(right, t.i)
     a, b = _clean_option(a), _clean_option(b)
     if a and b and len(a.split()) <= 12 and len(b.split()) <= 12:
         return (a, b)
     return ()
+
+
+def _conjuncts(t: Any, toks: list[Any]) -> tuple[Any, Any]:  # Any: spaCy Tokens
+    """The two words "or" joins: the first conjunct (the head "or" hangs from) and its
+    ``conj`` after "or"; the words beside "or" when the parser joins nothing or joins two
+    clauses. A preposition stands for its object ("with Shoigu or with Naryshkin"), unless
+    two different ones are the options ("before or after")."""
+    left = t.head if t.dep_ == "cc" and t.head.i < t.i else toks[t.i - 1]
+    right = next((c for c in left.children if c.dep_ == "conj" and c.i > t.i), None)
+    if right is None or {left.pos_, right.pos_} & _CLAUSE_POS:
+        left, right = toks[t.i - 1], toks[t.i + 1]
+    if not (left.pos_ == right.pos_ == "ADP" and fold(left.text) != fold(right.text)):
+        left, right = _object(left), _object(right)
+    return left, right
+
+
+def _object(tok: Any) -> Any:  # Any: a spaCy Token
+    if tok.pos_ != "ADP":
+        return tok
+    return next((c for c in tok.children if c.dep_ == "pobj"), tok)
+
+
+# Words an option keeps with its head: adjectives and numbers, and the parts of a name. A
+# common noun's "compound" is often a misparsed verb ("show agreement or disagreement").
+_OPTION_DEPS = frozenset({"amod", "nummod"})
+
+
+def _conjunct_text(tok: Any, or_at: int) -> str:  # Any: a spaCy Token
+    """A conjunct's words: the whole name it is part of ("the New York Times", not
+    "Times"; not one name spanning "or"), or the word with its adjectives and numbers ("a
+    private warning", "March 7")."""
+    ent = next((e for e in tok.doc.ents
+                if e.start <= tok.i < e.end and not e.start <= or_at < e.end), None)
+    if ent is not None and ent.label_ not in ("CARDINAL", "ORDINAL"):
+        return str(ent.text)
+    kept, todo = {tok.i}, [tok]
+    while todo:
+        head = todo.pop()
+        for c in head.children:
+            if c.dep_ in _OPTION_DEPS or c.dep_ == "compound" and head.pos_ == "PROPN":
+                kept.add(c.i)
+                todo.append(c)
+    lo, hi = min(kept), max(kept)
+    if lo <= or_at <= hi:
+        lo = hi = tok.i
+    return str(tok.doc[lo: hi + 1].text)
 
 
 def _clean_option(s: str) -> str:

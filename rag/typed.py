@@ -129,6 +129,7 @@ def gather(query: Query, evidence: Sequence[Evidence], articles: Mapping[str, Ar
                                                         qwords))
             g["governed"] = max(float(g["governed"]),  # type: ignore[arg-type]
                                 _governed(ev.text, m.start - ev.start, m.end - ev.start, verbs))
+    groups = _offered(groups, query.options)
     if not groups:
         return Found((), Features.of(CANDIDATE_FEATURES, []))
     texts = [_display(g) for g in groups]
@@ -187,6 +188,18 @@ def _find(groups: list[dict[str, object]], key: str, text: str, label: str
                     same_name(text, t) for t in g["texts"]):  # type: ignore[attr-defined]
                 return g
     return None
+
+
+def _offered(groups: list[dict[str, object]], options: tuple[str, ...]
+             ) -> list[dict[str, object]]:
+    """When the question offers its answers ("which country warned Moscow, Iran or
+    France?") and the evidence names one of them, the answer is among them. Options that
+    name no candidate ("due to injuries or team changes") leave every candidate."""
+    if len(options) != 2:
+        return groups
+    kept = [g for g in groups
+            if any(same_name(o, t) for o in options for t in g["texts"])]  # type: ignore[attr-defined]
+    return kept or groups
 
 
 def _display(g: Mapping[str, object]) -> str:

@@ -61,11 +61,36 @@ def test_names_options_counts_and_years() -> None:
     ("Which came first: the embassy's warning about gatherings or the report of the cell?",
      ("embassy's warning about gatherings", "report of the cell")),
     ("Who said the warning was too general, Naryshkin or Peskov?", ("Naryshkin", "Peskov")),
+    # Names are offered whole, a repeated preposition stands for its object, a name or a
+    # date keeps its words, a noun its adjective.
+    ("Did the Washington Post or the New York Times report the reference?",
+     ("Washington Post", "New York Times")),
+    ("Was the story covered by the Daily Express or by the Guardian?",
+     ("Daily Express", "Guardian")),
+    ("Did he call Sergei Shoigu or with Sergei Naryshkin?", ("Sergei Shoigu", "Sergei Naryshkin")),
+    ("Was the warning issued on March 7 or on March 20?", ("March 7", "March 20")),
+    ("Did Miller call it a private warning or a public one?", ("private warning", "public one")),
 ])
 def test_the_options_offered(question: str, options: tuple[str, str]) -> None:
     q = analyze(question)
     assert q.options == options
     assert q.kind in ("choice", "which", "who")
+
+
+@pytest.mark.parametrize("question", [
+    "On April 3 did the French minister call Shoigu?",  # a fronted phrase, no comma
+    "In the TechCrunch article, is the trial described as fair?",
+    "Did the embassy warn of attacks?",
+])
+def test_an_auxiliary_before_the_subject_asks_yes_or_no(question: str) -> None:
+    assert analyze(question).kind in ("yesno", "choice")
+
+
+def test_an_auxiliary_after_a_question_word_does_not() -> None:
+    assert analyze("On what date did the French minister call Shoigu?").kind == "when"
+    assert analyze("What did the minister say?").kind == "what"
+    # An object moved to the front (a misspelt question word) is no fronted phrase.
+    assert analyze("Wich think tank does Michael Kugleman work for?").kind != "yesno"
 
 
 def test_a_misspelt_word_is_corrected_to_a_collection_word() -> None:

@@ -115,3 +115,27 @@ def test_a_name_takes_the_label_the_collection_gives_it_most_often() -> None:
     # A form never tagged as a name keeps the sentence's tag.
     assert names.label_of(["Wang"], "ORG") == "ORG"
     assert known(arts) is names  # computed once per mapping of articles
+
+
+def test_offered_answers_narrow_the_candidates_when_the_evidence_names_one() -> None:
+    from rag.embeddings import get_embedder
+    from rag.question import analyze
+    from rag.typed import gather, known
+
+    body = "Reuters said Iran, a Russian ally, had warned Moscow. France sent its condolences."
+    c, arts = _name_candidate("Iran", body, [("Reuters", "ORG"), ("Iran", "GPE"),
+                                             ("Russian", "NORP"), ("Moscow", "GPE"),
+                                             ("France", "GPE")])
+    from dataclasses import replace
+
+    ev = c.support[0]  # type: ignore[attr-defined]
+    evidence = [replace(ev, mentions=arts["a"].annotation.mentions)]
+
+    def found(question: str) -> set[str]:
+        q = analyze(question)
+        return {x.text for x in gather(q, evidence, arts, get_embedder(), known(arts)).candidates}
+
+    assert found("Which country warned Moscow, Iran or France?") == {"Iran", "France"}
+    # Offered words that name no candidate leave them all.
+    assert found("Which country warned of attacks on stadiums or concert halls?") >= {
+        "Iran", "France", "Moscow"}
