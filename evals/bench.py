@@ -243,17 +243,25 @@ def w_index(cache_root: Path, corpus: str, limit: int, fresh: int) -> dict[str, 
     base = cache_root / f"{name}-{sha[:12]}"
     if fresh:
         (base / "complete.json").unlink(missing_ok=True)  # cached_home rebuilds it from scratch
-    emb = get_embedder(_settings(base))  # the instance the indexer below will use
+    # The instances the indexer below will use: the chunk pass's (int8 by default) and the
+    # sentence pass's.
+    chunk_emb = get_embedder(_settings(base), chunks=True)
+    emb = get_embedder(_settings(base))
     seq_lens: list[int] = []
-    embed, counting = emb.embed, [0.0]
+    counting = [0.0]
 
-    def counted(texts: list[str], batch_size: int = 32) -> Any:  # Any: numpy arrays
-        t = time.perf_counter()
-        seq_lens.extend(min(n + 2, MAX_TOKENS) for n in emb.count_tokens(list(texts)))
-        counting[0] += time.perf_counter() - t
-        return embed(texts, batch_size)
+    def counting_embed(e: Any) -> Any:  # Any: an Embedder; its counted ``embed``
+        embed = e.embed
 
-    emb.embed = counted  # type: ignore[method-assign]
+        def counted(texts: list[str], batch_size: int = 32) -> Any:  # Any: numpy arrays
+            t = time.perf_counter()
+            seq_lens.extend(min(n + 2, MAX_TOKENS) for n in e.count_tokens(list(texts)))
+            counting[0] += time.perf_counter() - t
+            return embed(texts, batch_size)
+        return counted
+
+    for e in {id(x): x for x in (chunk_emb, emb)}.values():
+        e.embed = counting_embed(e)  # type: ignore[method-assign]
     built: dict[str, Any] = {}  # Any: JSON
     build = _build(corpus, limit or None)
 
@@ -270,7 +278,8 @@ def w_index(cache_root: Path, corpus: str, limit: int, fresh: int) -> dict[str, 
     return {"home": str(home), "built": bool(built), "articles": articles,
             **built, "tokens": sum(seq_lens), "sequences": len(seq_lens), "flops": flops,
             "model": model, "counting_s": counting[0], "rss_mb": _rss_mb(),
-            "embed_backend": emb.backend, "done_at": time.time()}
+            "embed_backend": emb.backend, "chunk_backend": chunk_emb.backend,
+            "done_at": time.time()}
 
 
 def w_cold(home: Path, question: str) -> dict[str, Any]:  # Any: JSON
@@ -517,6 +526,7 @@ def run(corpus: str, n_questions: int | None, *, quick: bool, reuse_index: bool,
     res["embed_flops_formula"] = ix["model"]["formula"]
     res["embed_matmul_params"] = ix["model"]["matmul_params"]
     res["embed_backend"] = ix["embed_backend"]
+    res["chunk_backend"] = ix.get("chunk_backend", ix["embed_backend"])  # a cached run's: none
 
     log("GEMM rate of this CPU (numpy fp32, onnxruntime fp32 and int8)")
     gemm = _run("gemm", 0.3 if quick else 1.5)
@@ -641,7 +651,7 @@ def report(r: dict[str, Any]) -> str:  # Any: JSON
     what = (f"{r['index_articles']} articles" + (", first articles only (--quick)"
                                                   if r["articles_limit"] else ""))
     out = [f"rag bench --corpus {r['corpus']}, {r['date']}, {r['machine']}, "
-           f"embeddings: {r['embed_backend']}",
+           f"embeddings: {r['embed_backend']} (chunk vectors: {r['chunk_backend']})",
            f"{what}; {r['n_questions']} {r['split']}-split questions, each new to the process "
            f"that answers it; load average {la['start'][0]} at start, {la['end'][0]} at end",
            "", f"{'':28}{'rag':>20}{'LlamaIndex':>20}{'rag / LlamaIndex':>30}"]

@@ -281,10 +281,11 @@ def sha256_files(paths: Iterable[Path]) -> str:
 
 
 def index_fingerprint(settings: Settings) -> str:
-    """What the stored chunks and vectors depend on besides the corpus: the embedding model,
-    chunk size, the store schema, the lexical analyzer, and the code that cleans, splits and
-    embeds text. A change rebuilds the cached store rather than scoring stale chunks (upserts
-    would leave the old ones in place); refactors elsewhere in the core keep the cache."""
+    """What the stored chunks and vectors depend on besides the corpus: the embedding model
+    and the chunk vectors' precision, chunk size, the store schema, the lexical analyzer, and
+    the code that cleans, splits and embeds text. A change rebuilds the cached store rather
+    than scoring stale chunks (upserts would leave the old ones in place); refactors
+    elsewhere in the core keep the cache."""
     import inspect
 
     import index as index_pkg
@@ -293,7 +294,8 @@ def index_fingerprint(settings: Settings) -> str:
 
     root = Path(index_pkg.__file__).resolve().parent
     h = hashlib.sha256()
-    h.update(f"{settings.embed_model}|{settings.chunk_tokens}|{store.SCHEMA}|".encode())
+    h.update(f"{settings.embed_model}|{settings.chunk_vectors}|{settings.chunk_tokens}|"
+             f"{store.SCHEMA}|".encode())
     h.update(f"{text.ANALYZER}|{nlp.NLP_VERSION}|".encode())
     for fn in (pipeline.embed_text, text.split_sentences, text._split_block,
                sentences.build_sentences):

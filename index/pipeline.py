@@ -313,7 +313,7 @@ def _write(store: Store, articles: list[Article], settings: Settings, tell: Prog
            group_chunks: int = 256) -> int:
     """Chunk, embed and store ``articles``, a group of several at a time: one store round trip
     per ~``group_chunks`` chunks instead of per article. Progress counts chunks embedded."""
-    emb = get_embedder(settings)
+    emb = get_embedder(settings, chunks=True)  # int8 unless Settings.chunk_vectors says fp32
     if articles:
         tell(IndexProgress(PREPARING, current="loading the embedding model"))
         emb.model  # noqa: B018 - loads here, so the bar's first step is not the model load

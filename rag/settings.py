@@ -47,6 +47,9 @@ def check_collection(name: object) -> str:
 
 EMBED_MODELS = ("sentence-transformers/all-MiniLM-L6-v2",)  # shipped in a wheel: offline
 EMBED_BACKENDS = ("onnx", "torch")
+# The precision of the chunk vectors computed at index time (the question and the sentence
+# vectors stay fp32): int8 embeds chunks ~1.8x faster with the same figures (rag eval).
+CHUNK_VECTORS = ("int8", "fp32")
 
 
 def offline_env() -> None:
@@ -72,6 +75,7 @@ class Settings:
     chroma_token: str | None = None
     embed_model: str = EMBED_MODELS[0]  # the only one shipped; the store records it
     embed_backend: str = "onnx"  # "onnx" (fast start) or "torch" (the reference): same vectors
+    chunk_vectors: str = "int8"  # "int8" (ONNX Runtime dynamic quantization) or "fp32"
     cache_dir: Path = field(default_factory=_user_cache)  # derived model files (ONNX export)
     chunk_tokens: int = 200  # under MiniLM's 256 word pieces, leaving room for title + date
     top_k: int = 10  # passages read per question (the MultiHop-RAG metrics are @10)
@@ -99,6 +103,8 @@ class Settings:
             chroma_token=e.get("RAG_CHROMA_TOKEN") or None,
             embed_model=_choice(e, "RAG_EMBED_MODEL", EMBED_MODELS, d.embed_model),
             embed_backend=_choice(e, "RAG_EMBED_BACKEND", EMBED_BACKENDS, d.embed_backend,
+                                  fold=True),
+            chunk_vectors=_choice(e, "RAG_CHUNK_VECTORS", CHUNK_VECTORS, d.chunk_vectors,
                                   fold=True),
             cache_dir=Path(e["XDG_CACHE_HOME"]) if e.get("XDG_CACHE_HOME") else d.cache_dir,
             top_k=check_k(e.get("RAG_TOP_K", d.top_k)),

@@ -60,6 +60,26 @@ def test_the_embedder_follows_the_settings() -> None:
     assert onnx_path(Path("/tmp/c")).parent == Path("/tmp/c/rag-cited")
 
 
+def test_chunk_vectors_come_from_the_int8_model_unless_fp32_is_asked() -> None:
+    import numpy as np
+
+    from rag.embeddings import get_embedder
+
+    assert Settings.from_env({}).chunk_vectors == "int8"
+    assert Settings.from_env({"RAG_CHUNK_VECTORS": "FP32"}).chunk_vectors == "fp32"
+    with pytest.raises(ConfigError, match="RAG_CHUNK_VECTORS"):
+        Settings.from_env({"RAG_CHUNK_VECTORS": "int4"})
+    fp32, int8 = get_embedder(Settings()), get_embedder(Settings(), chunks=True)
+    assert (fp32.backend, int8.backend) == ("onnx", "onnx-int8")
+    assert get_embedder(Settings().with_(chunk_vectors="fp32"), chunks=True).backend == "onnx"
+    texts = ["The US Embassy in Moscow warned of planned attacks on large gatherings.",
+             "Sam Bankman-Fried was found guilty of fraud by a jury in New York."]
+    a, b = fp32.embed(texts), int8.embed(texts)
+    cos = (a * b).sum(axis=1)
+    assert not np.array_equal(a, b) and cos.min() > 0.98  # another model, nearly the same
+    assert np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+
+
 def test_remembered_vectors_are_the_ones_a_batch_gives() -> None:
     import numpy as np
 
