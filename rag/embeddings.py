@@ -88,7 +88,7 @@ class _Onnx:
     """ONNX Runtime over the exported transformer; mean pooling and L2 norm as the model's
     sentence-transformers config does (mean tokens, normalise)."""
 
-    def __init__(self, path: Path, name: str = "onnx") -> None:
+    def __init__(self, path: Path, name: str = "onnx", arena: bool = True) -> None:
         offline_env()
         self.name = name
         import onnxruntime as ort
@@ -101,6 +101,9 @@ class _Onnx:
         # Idle threads sleep instead of spinning: on a busy 2-core machine (a server beside
         # an indexer, or CI) spinning threads burn the cores the other work needs.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # ONNX Runtime's arena keeps a session's largest activations until the process ends;
+        # a session used for one pass (the int8 chunk pass of indexing) gives them back.
+        opts.enable_cpu_mem_arena = arena
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         tok = Tokenizer.from_file(str(model_path() / "tokenizer.json"))
         tok.enable_truncation(MAX_TOKENS)
@@ -289,7 +292,7 @@ class Embedder:
         if not self.int8:
             return fp32
         try:
-            return _Onnx(quantize_onnx(path, fp32), name="onnx-int8")
+            return _Onnx(quantize_onnx(path, fp32), name="onnx-int8", arena=False)
         except Exception as e:  # noqa: BLE001 - fp32 gives the figures, only slower
             print(f"note: using fp32 chunk vectors ({e})", file=sys.stderr)
             return fp32
