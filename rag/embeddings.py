@@ -2,7 +2,8 @@
 
 Loaded once per process, on first use, from the package's files: nothing is downloaded.
 
-Two interchangeable backends compute the same vectors (cosine >= 0.9999 on every check):
+Two interchangeable backends compute the same vectors (cosine >= 0.9999 on every check),
+``onnx`` and ``torch``; ``onnx-int8`` is a cheaper approximation of them for chunks only:
 
 - ``onnx`` (default): ONNX Runtime over an ONNX export of the packaged model. Importing
   onnxruntime and loading the graph takes well under a second, where importing torch and
