@@ -212,11 +212,16 @@ def export_onnx(path: Path | None = None, reference: _Torch | None = None) -> Pa
 INT8_MIN_COSINE = 0.98  # the quantized model's vectors against fp32's, or it is not used
 
 
+def int8_path(path: Path) -> Path:
+    """Where the int8 model of the ONNX export ``path`` is kept."""
+    return path.with_name(f"{path.stem}-int8.onnx")
+
+
 def quantize_onnx(path: Path, reference: _Onnx) -> Path:
     """The int8 model beside the ONNX export ``path`` (dynamic quantization, per-channel
     QInt8 weights: ONNX Runtime's ``quantize_dynamic``), made once and checked against the
     fp32 vectors of ``reference`` before it is trusted."""
-    out = path.with_name(f"{path.stem}-int8.onnx")
+    out = int8_path(path)
     if out.exists():
         return out
     import logging
@@ -295,6 +300,7 @@ class Embedder:
         try:
             return _Onnx(quantize_onnx(path, fp32), name="onnx-int8", arena=False)
         except Exception as e:  # noqa: BLE001 - fp32 gives the figures, only slower
+            int8_path(path).unlink(missing_ok=True)  # a damaged file is made again next time
             print(f"note: using fp32 chunk vectors ({e})", file=sys.stderr)
             return fp32
 

@@ -80,6 +80,24 @@ def test_chunk_vectors_come_from_the_int8_model_unless_fp32_is_asked() -> None:
     assert np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
 
 
+def test_a_damaged_int8_model_falls_back_to_fp32_and_is_made_again(tmp_path: Path) -> None:
+    import shutil
+
+    from rag.embeddings import Embedder, get_embedder, int8_path, onnx_path
+
+    cache = tmp_path / "cache"
+    fp32 = onnx_path(cache)
+    fp32.parent.mkdir(parents=True)
+    get_embedder(Settings()).model  # noqa: B018 - makes the real export when there is none
+    shutil.copy(onnx_path(Settings().cache_dir), fp32)
+    int8_path(fp32).write_bytes(b"not a model")  # a torn or damaged file
+    first = Embedder(cache=cache, int8=True)
+    assert first.backend == "onnx"  # the chunk pass still runs, in fp32
+    assert not int8_path(fp32).exists()
+    again = Embedder(cache=cache, int8=True)
+    assert again.backend == "onnx-int8" and int8_path(fp32).exists()
+
+
 def test_remembered_vectors_are_the_ones_a_batch_gives() -> None:
     import numpy as np
 
