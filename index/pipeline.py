@@ -35,6 +35,7 @@ from index.progress import (
 from rag.embeddings import get_embedder
 from rag.errors import IngestError, RagError, StoreError
 from rag.lexical import build_lexical
+from rag.memory import release_freed
 from rag.nlp import annotate
 from rag.sentences import SentenceIndex, analysed, build_sentences, sentences_dir
 from rag.settings import DEFAULT_COLLECTION, Settings
@@ -256,6 +257,7 @@ def _index(incoming: list[Article], settings: Settings, tell: ProgressFn,
         (updated if old else added).append(canon.doc_id)
 
     written = _write(store, todo, settings, tell)
+    release_freed()  # the articles' chunks and parses are no longer held
     chunks = store.live_chunks()
     # Chunks of an article a killed run never committed: invisible already, now gone.
     store.remove_orphans({c.chunk_id for c in chunks})
@@ -356,6 +358,7 @@ def _write(store: Store, articles: list[Article], settings: Settings, tell: Prog
             raise store_error(e, settings) from e
         done["articles"] = base + len(group)
         group.clear()
+        release_freed()  # the group's activations and batches: see rag.memory
 
     pending = 0
     for art, chunks in planned:
@@ -394,6 +397,7 @@ def _sentence_vectors(articles: dict[str, Article], home: Path, settings: Settin
         previous = None
     index = build_sentences(articles, get_embedder(settings).embed, fingerprint, previous)
     analysed(index, articles, previous).save(folder)
+    release_freed()
 
 
 def embed_text(title: str, text: str) -> str:
