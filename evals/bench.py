@@ -253,7 +253,7 @@ def w_index(cache_root: Path, corpus: str, limit: int, fresh: int) -> dict[str, 
     def counting_embed(e: Any) -> Any:  # Any: an Embedder; its counted ``embed``
         embed = e.embed
 
-        def counted(texts: list[str], batch_size: int = 32) -> Any:  # Any: numpy arrays
+        def counted(texts: list[str], batch_size: int | None = None) -> Any:  # Any: numpy arrays
             t = time.perf_counter()
             seq_lens.extend(min(n + 2, MAX_TOKENS) for n in e.count_tokens(list(texts)))
             counting[0] += time.perf_counter() - t

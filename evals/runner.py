@@ -290,13 +290,15 @@ def index_fingerprint(settings: Settings) -> str:
 
     import index as index_pkg
     from index import pipeline
-    from rag import nlp, sentences, store, text
+    from rag import embeddings, nlp, sentences, store, text
 
     root = Path(index_pkg.__file__).resolve().parent
     h = hashlib.sha256()
     h.update(f"{settings.embed_model}|{settings.chunk_vectors}|{settings.chunk_tokens}|"
              f"{store.SCHEMA}|".encode())
     h.update(f"{text.ANALYZER}|{nlp.NLP_VERSION}|".encode())
+    if settings.chunk_vectors == "int8":  # an int8 vector depends on its batch-mates
+        h.update(f"int8 batch {embeddings.INT8_BATCH}|".encode())
     for fn in (pipeline.embed_text, text.split_sentences, text._split_block,
                sentences.build_sentences):
         h.update(_code_only(textwrap.dedent(inspect.getsource(fn))).encode())

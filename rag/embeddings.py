@@ -41,6 +41,13 @@ MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIM = 384
 MAX_TOKENS = 256  # the model's max_seq_length: word pieces past it are silently dropped
 TOKENIZE_BLOCK = 1024  # texts tokenized per call (bounds the tokenizer's memory)
+# Texts per ONNX Runtime call, measured on this 2-core CPU (2026-12-07, 256 MultiHop-RAG
+# chunks of ~1,400 characters): fp32 batches of 8 took 21 s of CPU and rose 160 MB above the
+# loaded model, batches of 32 24 s and 780 MB (the vectors bitwise the same); int8 batches of
+# one text 10 s and 20 MB, of 32 21-25 s and 700-790 MB. One text per int8 call also makes a
+# chunk's vector depend on that chunk alone: activations are quantized per call.
+FP32_BATCH = 8
+INT8_BATCH = 1
 _CHECK_TEXTS = [
     "when did the US warn Russia?",
     "The U.S. Embassy to Moscow on March 7 warned its citizens to avoid large gatherings.",
@@ -70,6 +77,7 @@ class _Torch:
     """sentence-transformers on CPU: the reference backend."""
 
     name = "torch"
+    batch = 32  # sentence-transformers' own default
 
     def __init__(self) -> None:
         offline_env()
@@ -90,9 +98,11 @@ class _Onnx:
     """ONNX Runtime over the exported transformer; mean pooling and L2 norm as the model's
     sentence-transformers config does (mean tokens, normalise)."""
 
-    def __init__(self, path: Path, name: str = "onnx", arena: bool = True) -> None:
+    def __init__(self, path: Path, name: str = "onnx", arena: bool = True,
+                 batch: int = FP32_BATCH) -> None:
         offline_env()
         self.name = name
+        self.batch = batch
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -275,7 +285,8 @@ class Embedder:
         if not self.int8:
             return fp32
         try:
-            return _Onnx(quantize_onnx(path, fp32), name="onnx-int8", arena=False)
+            return _Onnx(quantize_onnx(path, fp32), name="onnx-int8", arena=False,
+                         batch=INT8_BATCH)
         except Exception as e:  # noqa: BLE001 - fp32 gives the figures, only slower
             int8_path(path).unlink(missing_ok=True)  # a damaged file is made again next time
             print(f"note: using fp32 chunk vectors ({e})", file=sys.stderr)
@@ -291,12 +302,13 @@ class Embedder:
         """Word pieces per text, without the [CLS]/[SEP] the model adds."""
         return [len(e.ids) - 2 for e in self.tokenizer.encode_batch(texts)]
 
-    def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """One normalised row per text."""
+    def embed(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
+        """One normalised row per text; ``batch_size`` texts per model call (default: the
+        backend's measured best)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:  # 2 cores: one batch at a time is fastest, and the model loads once
-            return self.model.encode(list(texts), batch_size)
+            return self.model.encode(list(texts), batch_size or self.model.batch)
 
     def embed_each(self, texts: Sequence[str]) -> np.ndarray:
         """``embed``, remembering each text's vector (the last ``KEPT_TEXTS``): candidate

@@ -80,6 +80,23 @@ def test_chunk_vectors_come_from_the_int8_model_unless_fp32_is_asked() -> None:
     assert np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
 
 
+def test_an_int8_chunk_vector_depends_on_its_chunk_alone() -> None:
+    """Activations are quantized per model call: a chunk embedded beside others would get
+    another vector than alone (cosine ~0.98 in batches of 32), so re-indexing an article
+    could move vectors it did not change."""
+    import numpy as np
+
+    from rag.embeddings import get_embedder
+
+    int8 = get_embedder(Settings(), chunks=True)
+    chunk = "The US Embassy in Moscow warned of planned attacks on large gatherings. " * 3
+    others = ["Sam Bankman-Fried was found guilty of fraud by a jury in New York. " * 8,
+              "Taylor Swift cheered from a box seat at Arrowhead Stadium.", "FTX collapsed."]
+    alone = int8.embed([chunk])[0]
+    beside = int8.embed([*others, chunk])[-1]
+    assert np.array_equal(alone, beside)
+
+
 def test_a_damaged_int8_model_falls_back_to_fp32_and_is_made_again(tmp_path: Path) -> None:
     import shutil
 
