@@ -243,7 +243,8 @@ def w_index(cache_root: Path, corpus: str, limit: int, fresh: int) -> dict[str, 
     base = cache_root / f"{name}-{sha[:12]}"
     if fresh:
         (base / "complete.json").unlink(missing_ok=True)  # cached_home rebuilds it from scratch
-    # The instances the indexer below will use: the chunk pass's (int8 by default) and the
+    # The instances the indexer below will use: the chunk pass's (none by default: chunk
+    # vectors are pooled from the sentences'; int8 or fp32 by RAG_CHUNK_VECTORS) and the
     # sentence pass's.
     chunk_emb = get_embedder(_settings(base), chunks=True)
     emb = get_embedder(_settings(base))

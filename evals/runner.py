@@ -300,7 +300,7 @@ def index_fingerprint(settings: Settings) -> str:
     if settings.chunk_vectors == "int8":  # an int8 vector depends on its batch-mates
         h.update(f"int8 batch {embeddings.INT8_BATCH}|".encode())
     for fn in (pipeline.embed_text, text.split_sentences, text._split_block,
-               sentences.build_sentences):
+               sentences.build_sentences, sentences.pool_chunks):
         h.update(_code_only(textwrap.dedent(inspect.getsource(fn))).encode())
     for name in _CONTENT_MODULES:
         p = root / f"{name}.py"

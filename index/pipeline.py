@@ -10,7 +10,7 @@ import hashlib
 import logging
 import shutil
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import accumulate
 from pathlib import Path
@@ -37,7 +37,7 @@ from rag.errors import IngestError, RagError, StoreError
 from rag.lexical import build_lexical
 from rag.memory import release_freed
 from rag.nlp import annotate
-from rag.sentences import SentenceIndex, analysed, build_sentences, sentences_dir
+from rag.sentences import SentenceIndex, analysed, build_sentences, pool_chunks, sentences_dir
 from rag.settings import DEFAULT_COLLECTION, Settings
 from rag.store import Staged, Store, index_lock, new_generation, publish_generation, store_error
 from rag.types import Article, Chunk
@@ -46,6 +46,10 @@ log = logging.getLogger(__name__)
 
 # Texts embedded per call: the bar moves every few seconds even inside one long article.
 EMBED_BATCH = 32
+# Sentences embedded per call when chunk vectors are pooled: the embedder sorts a call's texts
+# by length before batching, and sentences vary more than chunks. Over the 57,883 sentences
+# of the MultiHop-RAG corpus, calls of 32 padded the word pieces by 29%, of 512 by 3.5%.
+SENTENCES_PER_CALL = 512
 SIGNATURES = "minhash.npz"  # near-duplicate signatures cached under RAG_HOME
 
 
@@ -256,7 +260,7 @@ def _index(incoming: list[Article], settings: Settings, tell: ProgressFn,
         todo.append(canon)
         (updated if old else added).append(canon.doc_id)
 
-    written = _write(store, todo, settings, tell)
+    written, computed = _write(store, todo, settings, tell)
     release_freed()  # the articles' chunks and parses are no longer held
     chunks = store.live_chunks()
     # Chunks of an article a killed run never committed: invisible already, now gone.
@@ -267,7 +271,7 @@ def _index(incoming: list[Article], settings: Settings, tell: ProgressFn,
         # store.settings.home: the live generation's folder (rag.store.live_home)
         build_lexical(chunks, store.settings.home, fingerprint, settings.collection)
         _sentence_vectors(store.articles(max_age=0), store.settings.home, settings,
-                          fingerprint)
+                          fingerprint, computed)
         store.commit(fingerprint)
     except StoreError:
         raise
@@ -312,10 +316,19 @@ def _save_signatures(cache: Path, signatures: dict[str, Any],  # Any: MinHash
 
 
 def _write(store: Store, articles: list[Article], settings: Settings, tell: ProgressFn,
-           group_chunks: int = 256) -> int:
+           group_chunks: int = 256) -> tuple[int, dict[str, np.ndarray]]:
     """Chunk, embed and store ``articles``, a group of several at a time: one store round trip
-    per ~``group_chunks`` chunks instead of per article. Progress counts chunks embedded."""
-    emb = get_embedder(settings, chunks=True)  # int8 unless Settings.chunk_vectors says fp32
+    per ~``group_chunks`` chunks instead of per article. Progress counts chunks embedded.
+
+    With ``Settings.chunk_vectors == "pooled"`` (the default) nothing but sentences is
+    embedded: a chunk's vector is pooled from its sentences' vectors (``pool_chunks``), and
+    those vectors are returned (doc_id -> float16 rows) for the sentence index to keep.
+    Measured on the MultiHop-RAG train questions (2026-12-08, dense retrieval alone): pooled
+    Hits@10 0.940, MRR@10 0.680, every evidence article in the top 10 0.334, against 0.912,
+    0.686 and 0.256 for the int8-embedded chunk text, while the chunk pass (~210 s of the 609
+    articles' 510 s) goes."""
+    pooled = settings.chunk_vectors == "pooled"
+    emb = get_embedder(settings, chunks=not pooled)  # int8 when Settings.chunk_vectors says so
     if articles:
         tell(IndexProgress(PREPARING, current="loading the embedding model"))
         emb.model  # noqa: B018 - loads here, so the bar's first step is not the model load
@@ -326,6 +339,7 @@ def _write(store: Store, articles: list[Article], settings: Settings, tell: Prog
                for art in _annotated(articles)]
     total = sum(len(chunks) for _, chunks in planned)
     done = {"chunks": 0, "articles": 0}
+    sentence_vectors: dict[str, np.ndarray] = {}
 
     def report() -> None:
         tell(IndexProgress(EMBEDDING, chunks_done=done["chunks"], chunks_total=total,
@@ -336,27 +350,39 @@ def _write(store: Store, articles: list[Article], settings: Settings, tell: Prog
     staged: list[Staged] = []
 
     def flush() -> None:
-        texts = [embed_text(c.title, c.text) for _, chunks in group for c in chunks]
-        ends = list(accumulate(len(chunks) for _, chunks in group))  # an article's last chunk
-        base = done["articles"]
+        # What is embedded: each article's sentences (pooled) or its chunks' texts.
+        units = [[art.text[s:e] for s, e in art.sentences()] if pooled
+                 else [embed_text(c.title, c.text) for c in chunks] for art, chunks in group]
+        texts = [t for u in units for t in u]
+        ends = list(accumulate(len(u) for u in units))  # an article's last text
+        chunk_ends = list(accumulate(len(chunks) for _, chunks in group))
+        base, chunks_before = done["articles"], done["chunks"]
         parts = []
-        for i in range(0, len(texts), EMBED_BATCH):
-            parts.append(emb.embed(texts[i : i + EMBED_BATCH]))
-            done["chunks"] += len(parts[-1])
-            done["articles"] = base + bisect_right(ends, i + len(parts[-1]))
+        step = SENTENCES_PER_CALL if pooled else EMBED_BATCH
+        for i in range(0, len(texts), step):
+            parts.append(emb.embed(texts[i : i + step]))
+            embedded = i + len(parts[-1])
+            whole = bisect_right(ends, embedded)  # articles whose texts are all embedded
+            done["articles"] = base + whole
+            done["chunks"] = chunks_before + (
+                (chunk_ends[whole - 1] if whole else 0) if pooled else embedded)
             report()
         vectors = np.vstack(parts) if parts else np.zeros((0, emb.dim), np.float32)
         items, at = [], 0
-        for art, chunks in group:
-            items.append((art, chunks, vectors[at : at + len(chunks)]))
-            at += len(chunks)
+        for (art, chunks), unit in zip(group, units, strict=True):
+            own = vectors[at : at + len(unit)]
+            at += len(unit)
+            if pooled:
+                sentence_vectors[art.doc_id] = own.astype(np.float16)
+                own = _pooled(art, chunks, own, emb.embed)
+            items.append((art, chunks, own))
         try:
             staged.append(store.stage(items))  # invisible until the whole batch is published
         except Exception as e:  # Chroma reports a full or read-only disk as its own errors
             if settings.chroma_url:
                 raise
             raise store_error(e, settings) from e
-        done["articles"] = base + len(group)
+        done["articles"], done["chunks"] = base + len(group), chunks_before + chunk_ends[-1]
         group.clear()
         release_freed()  # the group's activations and batches: see rag.memory
 
@@ -375,7 +401,18 @@ def _write(store: Store, articles: list[Article], settings: Settings, tell: Prog
         if settings.chroma_url:
             raise
         raise store_error(e, settings) from e
-    return total
+    return total, sentence_vectors
+
+
+def _pooled(art: Article, chunks: Sequence[Chunk], sentences: np.ndarray,
+            embed: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+    """``chunks``' vectors pooled from ``art``'s sentence vectors; a chunk that overlaps no
+    sentence (none does, as chunks are cut from sentences) has its text embedded instead."""
+    out = pool_chunks(art.sentences(), sentences, [(c.start, c.end) for c in chunks])
+    empty = [i for i, row in enumerate(out) if not row.any()]
+    if empty:
+        out[empty] = embed([embed_text(chunks[i].title, chunks[i].text) for i in empty])
+    return out
 
 
 def _annotated(articles: list[Article], batch: int = 32) -> Iterator[Article]:
@@ -387,15 +424,17 @@ def _annotated(articles: list[Article], batch: int = 32) -> Iterator[Article]:
 
 
 def _sentence_vectors(articles: dict[str, Article], home: Path, settings: Settings,
-                      fingerprint: str) -> None:
-    """Embed the sentences of new and changed articles and save every article's vectors, with
-    its sentences' terms, beside the lexical index, under the run's fingerprint."""
+                      fingerprint: str, computed: dict[str, np.ndarray]) -> None:
+    """Embed the sentences of new and changed articles (but those ``computed`` holds: embedded
+    by this run already) and save every article's vectors, with its sentences' terms, beside
+    the lexical index, under the run's fingerprint."""
     folder = sentences_dir(home, settings.collection)
     try:
         previous: SentenceIndex | None = SentenceIndex.load(folder)
     except (FileNotFoundError, ValueError, KeyError, OSError):
         previous = None
-    index = build_sentences(articles, get_embedder(settings).embed, fingerprint, previous)
+    index = build_sentences(articles, get_embedder(settings).embed, fingerprint, previous,
+                            computed)
     analysed(index, articles, previous).save(folder)
     release_freed()
 

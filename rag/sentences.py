@@ -15,7 +15,7 @@ import os
 import shutil
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -150,16 +150,20 @@ def sentences_dir(home: Path, collection: str = DEFAULT_COLLECTION) -> Path:
 
 
 def build_sentences(articles: Mapping[str, Article], embed: Embed, fingerprint: str,
-                    previous: SentenceIndex | None = None) -> SentenceIndex:
+                    previous: SentenceIndex | None = None,
+                    computed: Mapping[str, np.ndarray] | None = None) -> SentenceIndex:
     """Vectors for every sentence of ``articles``; rows of unchanged articles are copied from
-    ``previous`` instead of embedded again."""
+    ``previous``, and those of ``computed`` (doc_id -> this run's vectors of the article's
+    sentences) taken as they are, instead of embedded again."""
     parts: list[np.ndarray] = []
     rows: dict[str, tuple[str, int, int]] = {}
     at = 0
     todo: list[Article] = []
     for doc_id in sorted(articles):
         art = articles[doc_id]
-        old = previous.of(art) if previous is not None else None
+        old = (computed or {}).get(doc_id)
+        if old is None and previous is not None:
+            old = previous.of(art)
         if old is not None and len(old) == len(art.sentences()):
             parts.append(np.asarray(old, dtype=np.float16))
             rows[doc_id] = (art.content_hash, at, len(old))
@@ -179,6 +183,24 @@ def build_sentences(articles: Mapping[str, Article], embed: Embed, fingerprint: 
     vectors = (np.concatenate([p.reshape(-1, dim) for p in parts]) if dim
                else np.zeros((0, 0), np.float16))
     return SentenceIndex(fingerprint, vectors, rows)
+
+
+def pool_chunks(sentences: Sequence[tuple[int, int]], vectors: np.ndarray,
+                chunks: Sequence[tuple[int, int]]) -> np.ndarray:
+    """A vector for each chunk span from the vectors of the sentences it overlaps: their mean
+    weighted by the characters each has inside the chunk (the model mean-pools its tokens, so
+    a longer sentence carries more of a chunk), L2-normalised. A chunk overlapping no sentence
+    gets a zero row."""
+    starts = np.array([s for s, _ in sentences], dtype=np.int64)
+    ends = np.array([e for _, e in sentences], dtype=np.int64)
+    out = np.zeros((len(chunks), vectors.shape[1] if vectors.ndim == 2 else 0), np.float32)
+    for i, (cs, ce) in enumerate(chunks):
+        weight = np.clip(np.minimum(ends, ce) - np.maximum(starts, cs), 0, None)
+        if not weight.any():
+            continue
+        v = weight.astype(np.float32) @ vectors.astype(np.float32)
+        out[i] = v / (np.linalg.norm(v) or 1.0)
+    return out
 
 
 def analysed(index: SentenceIndex, articles: Mapping[str, Article],

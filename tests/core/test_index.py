@@ -280,3 +280,58 @@ def test_progress_counts_chunks_from_the_first_article_on(tmp_home: Path) -> Non
 def test_another_embedding_model_is_refused(indexed_home: Path) -> None:
     with pytest.raises(EmbeddingMismatch, match="rag index --rebuild"):
         Store(settings_for(indexed_home), embed_model="other/model", dim=768)
+
+
+def test_chunk_vectors_are_pooled_from_the_stored_sentence_vectors(tmp_home: Path) -> None:
+    """The default index run embeds sentences only: each stored chunk vector is the
+    length-weighted mean of its sentences' vectors, the ones the sentence index keeps."""
+    import numpy as np
+
+    from rag.embeddings import get_embedder
+    from rag.sentences import SentenceIndex, pool_chunks, sentences_dir
+
+    s = settings_for(tmp_home)
+    assert s.chunk_vectors == "pooled"
+    one = Path(__file__).resolve().parents[2] / "data" / "articles"
+    emb = get_embedder(s)
+    embedded: list[str] = []
+    real = emb.embed
+
+    def spy(texts: list[str], batch_size: int | None = None) -> np.ndarray:
+        embedded.extend(texts)
+        return real(texts, batch_size)
+
+    emb.embed = spy  # type: ignore[method-assign]
+    try:
+        index_paths([next(one.glob("002_*.txt")), next(one.glob("004_*.txt"))], s)
+    finally:
+        del emb.embed
+    store = Store(s)
+    arts = store.articles(max_age=0)
+    sentences = {a.text[b:e] for a in arts.values() for b, e in a.sentences()}
+    assert embedded and set(embedded) <= sentences  # no chunk text was embedded
+    index = SentenceIndex.load(sentences_dir(store.settings.home))
+    got = store.chunks.get(include=["embeddings", "metadatas"])
+    assert len(got["ids"]) > 2
+    for vec, meta in zip(got["embeddings"], got["metadatas"], strict=True):
+        art = arts[meta["doc_id"]]
+        own = index.of(art)
+        assert own is not None
+        want = pool_chunks(art.sentences(), own, [(int(meta["start"]), int(meta["end"]))])[0]
+        # stored vectors: float16 sentence rows in the index, float32 pooled from the run's
+        assert float(np.dot(want, np.asarray(vec))) > 0.999
+
+
+def test_pooling_weights_sentences_by_their_characters_inside_the_chunk() -> None:
+    import numpy as np
+
+    from rag.sentences import pool_chunks
+
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], np.float32)
+    sentences = [(0, 30), (31, 41), (42, 60)]
+    got = pool_chunks(sentences, vectors, [(0, 41), (42, 60), (61, 70), (20, 45)])
+    first = np.array([30.0, 10.0]) / np.hypot(30.0, 10.0)
+    assert np.allclose(got[0], first) and np.allclose(got[1], vectors[2])
+    assert not got[2].any()  # no sentence inside: the caller embeds such a chunk itself
+    mixed = 10 * vectors[0] + 10 * vectors[1] + 3 * vectors[2]
+    assert np.allclose(got[3], mixed / np.linalg.norm(mixed))

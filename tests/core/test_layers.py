@@ -60,17 +60,19 @@ def test_the_embedder_follows_the_settings() -> None:
     assert onnx_path(Path("/tmp/c")).parent == Path("/tmp/c/rag-cited")
 
 
-def test_chunk_vectors_come_from_the_int8_model_unless_fp32_is_asked() -> None:
+def test_chunk_vectors_are_pooled_unless_int8_or_fp32_is_asked() -> None:
     import numpy as np
 
     from rag.embeddings import get_embedder
 
-    assert Settings.from_env({}).chunk_vectors == "int8"
+    assert Settings.from_env({}).chunk_vectors == "pooled"
     assert Settings.from_env({"RAG_CHUNK_VECTORS": "FP32"}).chunk_vectors == "fp32"
     with pytest.raises(ConfigError, match="RAG_CHUNK_VECTORS"):
         Settings.from_env({"RAG_CHUNK_VECTORS": "int4"})
-    fp32, int8 = get_embedder(Settings()), get_embedder(Settings(), chunks=True)
+    int8_settings = Settings().with_(chunk_vectors="int8")
+    fp32, int8 = get_embedder(Settings()), get_embedder(int8_settings, chunks=True)
     assert (fp32.backend, int8.backend) == ("onnx", "onnx-int8")
+    assert get_embedder(Settings(), chunks=True) is fp32  # pooled: no model of its own
     assert get_embedder(Settings().with_(chunk_vectors="fp32"), chunks=True).backend == "onnx"
     texts = ["The US Embassy in Moscow warned of planned attacks on large gatherings.",
              "Sam Bankman-Fried was found guilty of fraud by a jury in New York."]
@@ -88,7 +90,7 @@ def test_an_int8_chunk_vector_depends_on_its_chunk_alone() -> None:
 
     from rag.embeddings import get_embedder
 
-    int8 = get_embedder(Settings(), chunks=True)
+    int8 = get_embedder(Settings().with_(chunk_vectors="int8"), chunks=True)
     chunk = "The US Embassy in Moscow warned of planned attacks on large gatherings. " * 3
     others = ["Sam Bankman-Fried was found guilty of fraud by a jury in New York. " * 8,
               "Taylor Swift cheered from a box seat at Arrowhead Stadium.", "FTX collapsed."]
