@@ -10,7 +10,8 @@ import hashlib
 import logging
 import shutil
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from itertools import accumulate
 from pathlib import Path
@@ -32,7 +33,7 @@ from index.progress import (
     ProgressFn,
     progress_fn,
 )
-from rag.embeddings import get_embedder
+from rag.embeddings import Embedder, get_embedder
 from rag.errors import IngestError, RagError, StoreError
 from rag.lexical import build_lexical
 from rag.memory import release_freed
@@ -332,12 +333,23 @@ def _write(store: Store, articles: list[Article], settings: Settings, tell: Prog
     if articles:
         tell(IndexProgress(PREPARING, current="loading the embedding model"))
         emb.model  # noqa: B018 - loads here, so the bar's first step is not the model load
-        tell(IndexProgress(PREPARING, current=f"reading the sentences and names of "
-                                              f"{len(articles)} article"
-                                              f"{'s' if len(articles) != 1 else ''}"))
-    planned = [(art, chunk_article(art, emb.count_tokens, max_tokens=settings.chunk_tokens))
-               for art in _annotated(articles)]
-    total = sum(len(chunks) for _, chunks in planned)
+        tell(IndexProgress(PREPARING, current=f"reading the sentences of {len(articles)} "
+                                              f"article{'s' if len(articles) != 1 else ''}"))
+    recognised = _Recognised(articles)
+    try:
+        return _embed_and_stage(store, articles, settings, tell, emb, recognised, group_chunks)
+    finally:
+        recognised.close()
+
+
+def _embed_and_stage(store: Store, articles: list[Article], settings: Settings,
+                     tell: ProgressFn, emb: Embedder, recognised: _Recognised,
+                     group_chunks: int) -> tuple[int, dict[str, np.ndarray]]:
+    """``_write``'s work once the model is loaded and the names are being recognised."""
+    pooled = settings.chunk_vectors == "pooled"
+    planned = [(i, art, chunk_article(art, emb.count_tokens, max_tokens=settings.chunk_tokens))
+               for i, art in enumerate(articles)]
+    total = sum(len(chunks) for _, _, chunks in planned)
     done = {"chunks": 0, "articles": 0}
     sentence_vectors: dict[str, np.ndarray] = {}
 
@@ -346,16 +358,16 @@ def _write(store: Store, articles: list[Article], settings: Settings, tell: Prog
                            articles_done=done["articles"], articles_total=len(articles)))
 
     report()
-    group: list[tuple[Article, list[Chunk]]] = []
+    group: list[tuple[int, Article, list[Chunk]]] = []
     staged: list[Staged] = []
 
     def flush() -> None:
         # What is embedded: each article's sentences (pooled) or its chunks' texts.
         units = [[art.text[s:e] for s, e in art.sentences()] if pooled
-                 else [embed_text(c.title, c.text) for c in chunks] for art, chunks in group]
+                 else [embed_text(c.title, c.text) for c in chunks] for _, art, chunks in group]
         texts = [t for u in units for t in u]
         ends = list(accumulate(len(u) for u in units))  # an article's last text
-        chunk_ends = list(accumulate(len(chunks) for _, chunks in group))
+        chunk_ends = list(accumulate(len(chunks) for _, _, chunks in group))
         base, chunks_before = done["articles"], done["chunks"]
         parts = []
         step = SENTENCES_PER_CALL if pooled else EMBED_BATCH
@@ -369,9 +381,10 @@ def _write(store: Store, articles: list[Article], settings: Settings, tell: Prog
             report()
         vectors = np.vstack(parts) if parts else np.zeros((0, emb.dim), np.float32)
         items, at = [], 0
-        for (art, chunks), unit in zip(group, units, strict=True):
+        for (i, art, chunks), unit in zip(group, units, strict=True):
             own = vectors[at : at + len(unit)]
             at += len(unit)
+            art = recognised.annotated(i, art)
             if pooled:
                 sentence_vectors[art.doc_id] = own.astype(np.float16)
                 own = _pooled(art, chunks, own, emb.embed)
@@ -387,8 +400,8 @@ def _write(store: Store, articles: list[Article], settings: Settings, tell: Prog
         release_freed()  # the group's activations and batches: see rag.memory
 
     pending = 0
-    for art, chunks in planned:
-        group.append((art, chunks))
+    for i, art, chunks in planned:
+        group.append((i, art, chunks))
         pending += len(chunks)
         if pending >= group_chunks:
             flush()
@@ -415,12 +428,25 @@ def _pooled(art: Article, chunks: Sequence[Chunk], sentences: np.ndarray,
     return out
 
 
-def _annotated(articles: list[Article], batch: int = 32) -> Iterator[Article]:
-    """``articles`` with their sentences and named entities (rag.nlp), a batch at a time."""
-    for i in range(0, len(articles), batch):
-        group = articles[i : i + batch]
-        for art, ann in zip(group, annotate([a.text for a in group])):
-            yield replace(art, annotation=ann)
+class _Recognised:
+    """The annotations (rag.nlp: sentences and named entities) of ``articles``, made a batch
+    at a time on a thread of its own while the caller embeds: spaCy's entity recogniser
+    needs one core for ~90 s of the 609 MultiHop-RAG articles, and ONNX Runtime lets go of
+    the interpreter lock while it computes. Nothing else waits for it: the sentences that
+    chunks and vectors are cut from are split by rag.text, as the annotation's are."""
+
+    def __init__(self, articles: Sequence[Article], batch: int = 32) -> None:
+        self.batch = batch
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-names")
+        self.batches = [self.pool.submit(annotate, [a.text for a in articles[i : i + batch]])
+                        for i in range(0, len(articles), batch)]
+
+    def annotated(self, i: int, art: Article) -> Article:
+        """``art``, the ``i``-th article, with its annotation (waiting for it if need be)."""
+        return replace(art, annotation=self.batches[i // self.batch].result()[i % self.batch])
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _sentence_vectors(articles: dict[str, Article], home: Path, settings: Settings,

@@ -284,10 +284,12 @@ def test_another_embedding_model_is_refused(indexed_home: Path) -> None:
 
 def test_chunk_vectors_are_pooled_from_the_stored_sentence_vectors(tmp_home: Path) -> None:
     """The default index run embeds sentences only: each stored chunk vector is the
-    length-weighted mean of its sentences' vectors, the ones the sentence index keeps."""
+    length-weighted mean of its sentences' vectors, the ones the sentence index keeps; the
+    names recognised meanwhile are each article's own."""
     import numpy as np
 
     from rag.embeddings import get_embedder
+    from rag.nlp import annotate
     from rag.sentences import SentenceIndex, pool_chunks, sentences_dir
 
     s = settings_for(tmp_home)
@@ -310,6 +312,9 @@ def test_chunk_vectors_are_pooled_from_the_stored_sentence_vectors(tmp_home: Pat
     arts = store.articles(max_age=0)
     sentences = {a.text[b:e] for a in arts.values() for b, e in a.sentences()}
     assert embedded and set(embedded) <= sentences  # no chunk text was embedded
+    # The names were recognised on their own thread, each article's attached to it.
+    assert all(a.annotation == annotate([a.text])[0] and a.annotation.mentions
+               for a in arts.values())
     index = SentenceIndex.load(sentences_dir(store.settings.home))
     got = store.chunks.get(include=["embeddings", "metadatas"])
     assert len(got["ids"]) > 2
