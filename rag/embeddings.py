@@ -9,8 +9,9 @@ Two interchangeable backends compute the same vectors (cosine >= 0.9999 on every
   onnxruntime and loading the graph takes well under a second, where importing torch and
   sentence-transformers takes 5-15 s on 2 cores: this is what makes a cold ``rag ask`` fast.
 - ``onnx-int8``: the ONNX export quantized by ONNX Runtime (dynamic, per-channel int8
-  weights), made once beside it. Only the chunk vectors of indexing use it
-  (``Settings.chunk_vectors``): it embeds a chunk ~1.8x faster on a CPU with int8 dot
+  weights), made once beside it. Only the chunk vectors of indexing use it, when
+  ``Settings.chunk_vectors`` is "int8" (the default, "pooled", embeds no chunk text): it
+  embeds a chunk ~1.8x faster on a CPU with int8 dot
   products (VNNI), vectors at cosine ~0.994 to fp32. Measured (2026-12-07, MultiHop-RAG and
   the seeds): int8 chunk vectors leave every ``rag eval`` figure within 0.01 of fp32, while
   int8 question and sentence vectors cost 0.03-0.04 of answer accuracy (the fitted answer
