@@ -34,7 +34,7 @@ from index.progress import (
     progress_fn,
 )
 from rag.embeddings import Embedder, get_embedder
-from rag.errors import IngestError, RagError, StoreError
+from rag.errors import EmbeddingMismatch, IngestError, RagError, StoreError
 from rag.lexical import build_lexical
 from rag.memory import release_freed
 from rag.nlp import annotate
@@ -240,6 +240,8 @@ def _index(incoming: list[Article], settings: Settings, tell: ProgressFn,
     unchanged: list[str] = []
     dups: list[tuple[str, str]] = []
     todo: list[Article] = []
+    folded: list[str] = []  # stored articles that are now copies of another
+    relabelled: list[Article] = []  # unchanged articles with other duplicates recorded
     for group in grouping.groups:
         canon, *copies = group
         aliases = set(canon.also_published_as)
@@ -248,18 +250,22 @@ def _index(incoming: list[Article], settings: Settings, tell: ProgressFn,
             dups.append((c.doc_id, canon.doc_id))
         aliases.discard(canon.doc_id)
         canon = replace(canon, also_published_as=tuple(sorted(aliases)))
-        for c in copies:
-            if c.doc_id in existing:  # it was indexed on its own before: fold it in
-                store.remove_article(c.doc_id)
+        folded += [c.doc_id for c in copies if c.doc_id in existing]
         old = existing.get(canon.doc_id)
         if old and old.content_hash == canon.content_hash and old.annotation is not None:
             if old.also_published_as != canon.also_published_as:
-                store.put_record(canon)
+                relabelled.append(canon)
             if canon.doc_id in incoming_ids:
                 unchanged.append(canon.doc_id)
             continue
         todo.append(canon)
         (updated if old else added).append(canon.doc_id)
+    if todo:
+        _check_chunk_vectors(store, settings)  # before anything changes
+    for doc_id in folded:  # it was indexed on its own before: fold it in
+        store.remove_article(doc_id)
+    for canon in relabelled:
+        store.put_record(canon)
 
     written, computed = _write(store, todo, settings, tell)
     release_freed()  # the articles' chunks and parses are no longer held
@@ -316,6 +322,20 @@ def _save_signatures(cache: Path, signatures: dict[str, Any],  # Any: MinHash
         pass
 
 
+def _check_chunk_vectors(store: Store, settings: Settings) -> None:
+    """Refuse to add pooled chunk vectors to a store of embedded chunk texts, or the other way
+    round: their similarities to a question are not on one scale, so a mixed store would rank
+    by how a chunk was indexed. (int8 and fp32 text vectors agree to cosine ~0.99: they mix.)
+    A run that writes no chunk is not refused: an older store keeps answering as it is."""
+    have = store.chunk_vectors()
+    if have is not None and (have == "pooled") != (settings.chunk_vectors == "pooled"):
+        made = "pooled from sentence vectors" if have == "pooled" else "embedded chunk texts"
+        raise EmbeddingMismatch(
+            f"the index under {store.where} holds {made} ({have}) but RAG_CHUNK_VECTORS="
+            f"{settings.chunk_vectors} is configured; re-index with 'rag index --rebuild', "
+            f"or set RAG_CHUNK_VECTORS={have}")
+
+
 def _write(store: Store, articles: list[Article], settings: Settings, tell: ProgressFn,
            group_chunks: int = 256) -> tuple[int, dict[str, np.ndarray]]:
     """Chunk, embed and store ``articles``, a group of several at a time: one store round trip
@@ -331,6 +351,8 @@ def _write(store: Store, articles: list[Article], settings: Settings, tell: Prog
     pooled = settings.chunk_vectors == "pooled"
     emb = get_embedder(settings, chunks=not pooled)  # int8 when Settings.chunk_vectors says so
     if articles:
+        _check_chunk_vectors(store, settings)
+        store.record_chunk_vectors(settings.chunk_vectors)
         tell(IndexProgress(PREPARING, current="loading the embedding model"))
         emb.model  # noqa: B018 - loads here, so the bar's first step is not the model load
         tell(IndexProgress(PREPARING, current=f"reading the sentences of {len(articles)} "

@@ -714,6 +714,22 @@ class Store:
                   if m.get("content_hash") == article.content_hash]
         return sorted(chunks, key=lambda c: (c.start, c.end))
 
+    def chunk_vectors(self) -> str | None:
+        """How the stored chunk vectors were made (``Settings.chunk_vectors``), None when
+        there are none. Stores from before it was recorded (2026-12-08) embedded the chunk
+        text, in int8 by default."""
+        if not self.chunk_count():
+            return None
+        return str((self.chunks.metadata or {}).get("chunk_vectors", "int8"))
+
+    def record_chunk_vectors(self, kind: str) -> None:
+        """Record how the chunk vectors are made (see ``chunk_vectors``)."""
+        meta = dict(self.chunks.metadata or {})
+        if meta.get("chunk_vectors") != kind:
+            meta["chunk_vectors"] = kind
+            meta.pop("hnsw:space", None)  # as in commit: fixed at creation
+            self.chunks.modify(metadata=meta)
+
     def commit(self, fingerprint: str) -> None:
         """Mark the end of an indexing run."""
         meta = dict(self.chunks.metadata or {})

@@ -340,3 +340,24 @@ def test_pooling_weights_sentences_by_their_characters_inside_the_chunk() -> Non
     assert not got[2].any()  # no sentence inside: the caller embeds such a chunk itself
     mixed = 10 * vectors[0] + 10 * vectors[1] + 3 * vectors[2]
     assert np.allclose(got[3], mixed / np.linalg.norm(mixed))
+
+
+def test_pooled_and_embedded_chunk_vectors_are_not_mixed_in_one_store(tmp_home: Path) -> None:
+    """A store of embedded chunk texts refuses pooled vectors (and the reverse) before anything
+    changes, but not a run with nothing to write; --rebuild starts it over with the
+    configured kind."""
+    one = Path(__file__).resolve().parents[2] / "data" / "articles"
+    first, second = next(one.glob("002_*.txt")), next(one.glob("004_*.txt"))
+    s = settings_for(tmp_home)
+    index_paths([first], s.with_(chunk_vectors="int8"))
+    before = snapshot(tmp_home)
+    assert Store(s).chunk_vectors() == "int8"
+    with pytest.raises(EmbeddingMismatch, match="RAG_CHUNK_VECTORS=int8"):
+        index_paths([first, second], s)
+    assert snapshot(tmp_home) == before
+    assert index_paths([first], s).unchanged  # nothing to write: the store keeps answering
+    index_paths([first, second], s.with_(chunk_vectors="fp32"))  # text vectors both: they mix
+    index_paths([first, second], s, rebuild=True)
+    assert Store(s).chunk_vectors() == "pooled" and len(snapshot(tmp_home)[0]) == 2
+    with pytest.raises(EmbeddingMismatch, match="rebuild"):
+        index_paths([next(one.glob("003_*.txt"))], s.with_(chunk_vectors="int8"))
