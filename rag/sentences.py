@@ -193,12 +193,13 @@ def pool_chunks(sentences: Sequence[tuple[int, int]], vectors: np.ndarray,
     gets a zero row."""
     starts = np.array([s for s, _ in sentences], dtype=np.int64)
     ends = np.array([e for _, e in sentences], dtype=np.int64)
-    out = np.zeros((len(chunks), vectors.shape[1] if vectors.ndim == 2 else 0), np.float32)
+    rows = np.asarray(vectors, dtype=np.float32)  # once, not per chunk
+    out = np.zeros((len(chunks), rows.shape[1] if rows.ndim == 2 else 0), np.float32)
     for i, (cs, ce) in enumerate(chunks):
         weight = np.clip(np.minimum(ends, ce) - np.maximum(starts, cs), 0, None)
         if not weight.any():
             continue
-        v = weight.astype(np.float32) @ vectors.astype(np.float32)
+        v = weight.astype(np.float32) @ rows
         out[i] = v / (np.linalg.norm(v) or 1.0)
     return out
 
