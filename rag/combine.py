@@ -15,6 +15,7 @@ from datetime import date
 
 from rag.dates import Resolved, days_between, resolve, resolve_near
 from rag.evidence import Evidence
+from rag.nlp import own_phrases
 from rag.prepare import Prepared
 from rag.text import terms
 from rag.types import Article
@@ -42,6 +43,7 @@ class Dated:
     event: str
     date: Resolved
     evidence: Evidence
+    start: int  # where the date is written in its article
 
 
 def work_out(prepared: Prepared, articles: Mapping[str, Article]) -> Worked | None:
@@ -55,39 +57,45 @@ def work_out(prepared: Prepared, articles: Mapping[str, Article]) -> Worked | No
 
 
 def date_of(event: str, evidence: Sequence[Evidence], articles: Mapping[str, Article],
-            exclude: Evidence | None = None, anchor: str | None = None) -> Dated | None:
+            exclude: Dated | None = None, anchor: str | None = None) -> Dated | None:
     """The event's date: from the sentence covering most of its words that gives a date
-    resolving to a day (ties go to the better-scored sentence). In an article with no
-    publication date, "April 2" is read in the year nearest ``anchor`` (the other event's
-    date, else the newest publication date among the evidence)."""
+    resolving to a day; of those, the date whose own phrase (``own_phrases``) holds most of
+    the event's words, the shorter phrase first ("the Washington Post reported April 2" and "the
+    deadly March 22 attack" in one sentence; "the US said on Monday … about a planned attack"
+    dates the saying, not the attack), then the better-scored sentence. ``exclude`` is the
+    other event's date: two events may share a sentence but not a date in it. In an article
+    with no publication date, "April 2" is read in the year nearest ``anchor`` (the other
+    event's date, else the newest publication date among the evidence, else in the
+    collection)."""
     if anchor is None:
-        dated = [a.published[:10] for ev in evidence[:DEPTH]
-                 if (a := articles.get(ev.doc_id)) is not None and a.published]
+        dated = ([a.published[:10] for ev in evidence[:DEPTH]
+                  if (a := articles.get(ev.doc_id)) is not None and a.published]
+                 or [a.published[:10] for a in articles.values() if a.published])
         anchor = max(dated) if dated else None
     words = set(terms(event))
     if not words:
         return None
-    best: tuple[tuple[float, float], Dated] | None = None
+    best: tuple[tuple[float, float, int, float], Dated] | None = None
     for ev in evidence[:DEPTH]:
-        if ev is exclude:
-            continue
         art = articles.get(ev.doc_id)
         if art is None:
             continue
         cover = len(words & set(terms(ev.text))) / len(words)
         if cover < 0.5:
             continue
-        for m in ev.mentions:
-            if m.label != "DATE":
+        dates = [m for m in ev.mentions if m.label == "DATE"]
+        phrases = own_phrases(ev.text, [(m.start - ev.start, m.end - ev.start) for m in dates])
+        for m, own in zip(dates, phrases):
+            if exclude is not None and ev is exclude.evidence and m.start == exclude.start:
                 continue
-            phrase = art.text[m.start:m.end]
-            got = (resolve(phrase, art.published) if art.published else
-                   resolve_near(phrase, anchor) if anchor else None)
+            written = art.text[m.start:m.end]
+            got = (resolve(written, art.published) if art.published else
+                   resolve_near(written, anchor) if anchor else None)
             if got is None or got.grain != "day":
                 continue
-            key = (cover, ev.score)
+            key = (cover, len(words & set(terms(own))) / len(words), -len(own), ev.score)
             if best is None or key > best[0]:
-                best = (key, Dated(event, got, ev))
+                best = (key, Dated(event, got, ev, m.start))
     return best[1] if best else None
 
 
@@ -108,10 +116,10 @@ def _count(prepared: Prepared, articles: Mapping[str, Article], unit: int,
     if events is None:
         return None
     a = date_of(events[0], prepared.evidence, articles)
-    b = date_of(events[1], prepared.evidence, articles, exclude=a.evidence if a else None,
+    b = date_of(events[1], prepared.evidence, articles, exclude=a,
                 anchor=a.date.iso if a else None)
     if a is not None and b is not None and not articles[a.evidence.doc_id].published:
-        a = date_of(events[0], prepared.evidence, articles, exclude=b.evidence,
+        a = date_of(events[0], prepared.evidence, articles, exclude=b,
                     anchor=b.date.iso)  # read "March 3" in the year of the dated event
     if a is None or b is None or a.date == b.date:
         return None
@@ -122,24 +130,29 @@ def _count(prepared: Prepared, articles: Mapping[str, Article], unit: int,
     amount = f"{n:g} {unit_word if n != 1 else unit_word.rstrip('s')}"
     lead = (f"{amount} ({_spoken(a.date)} to {_spoken(b.date)})" if days > 0 else
             f"{amount} ({_spoken(b.date)} to {_spoken(a.date)})")
-    return Worked(amount, (a.evidence, b.evidence), lead)
+    return Worked(amount, _quotes(a, b), lead)
 
 
 def _first(prepared: Prepared, articles: Mapping[str, Article]) -> Worked | None:
     a_text, b_text = prepared.query.options
     a = date_of(a_text, prepared.evidence, articles)
-    b = date_of(b_text, prepared.evidence, articles, exclude=a.evidence if a else None,
+    b = date_of(b_text, prepared.evidence, articles, exclude=a,
                 anchor=a.date.iso if a else None)
     if a is None or b is None:
         return None
     if a.date == b.date:
-        return Worked("The same day", (a.evidence, b.evidence),
+        return Worked("The same day", _quotes(a, b),
                       f"The same day ({_spoken(a.date)})")
     first, second = (a, b) if date.fromisoformat(a.date.iso) < date.fromisoformat(
         b.date.iso) else (b, a)
     short = first.event[:1].upper() + first.event[1:]
-    return Worked(short, (first.evidence, second.evidence),
+    return Worked(short, _quotes(first, second),
                   f"{short} ({_spoken(first.date)}, before {_spoken(second.date)})")
+
+
+def _quotes(a: Dated, b: Dated) -> tuple[Evidence, ...]:
+    """The sentences that date the two events, once each (one sentence may date both)."""
+    return (a.evidence,) if a.evidence is b.evidence else (a.evidence, b.evidence)
 
 
 def _spoken(d: Resolved) -> str:

@@ -188,6 +188,42 @@ def _remember(docs: dict[str, Any]) -> None:  # Any: a spaCy Doc
             del _syntax[next(iter(_syntax))]
 
 
+def own_phrases(sentence: str, spans: Sequence[tuple[int, int]]) -> list[str]:
+    """For each span of ``sentence`` (character offsets: the dates of a sentence), the phrase
+    it belongs to: the nearest verb it hangs from (or the noun it modifies itself) with all
+    that hangs from that word, less the phrases of the other spans inside it. In "RIA Novosti
+    on March 3 talked about a strike in Karabulak; on March 7, it reported a cell busted in
+    Kaluga", "March 3" is the talk of Karabulak and "March 7" the report of Kaluga, though
+    the parser hangs the talk from the report; in "the deadly March 22 attack", the date is
+    the attack's. ``""`` for a
+    span not in the sentence, or all when it is too long to parse."""
+    if not spans:
+        return []
+    if len(sentence) > MAX_PIECE:  # not a sentence a date hangs in; parsing it costs gigabytes
+        return [""] * len(spans)
+    doc = parse_syntax(sentence)
+    heads: list[Any] = []  # Any: spaCy Tokens
+    for start, end in spans:
+        span = doc.char_span(start, end, alignment_mode="expand")
+        tok = span.root if span is not None and len(span) else None
+        direct = True  # a noun the date modifies itself ("the March 22 attack"); through a
+        # preposition it is the verb's ("the agency on May 3 talked": on May 3 it talked)
+        while tok is not None and tok.head.i != tok.i:
+            tok = tok.head
+            if tok.pos_ in ("VERB", "AUX") or (direct and tok.pos_ in ("NOUN", "PROPN")):
+                break
+            direct = False
+        heads.append(tok)
+    out = []
+    for h in heads:
+        own = {t.i for t in h.subtree} if h is not None else set()
+        for other in heads:
+            if other is not None and h is not None and other.i != h.i and other.i in own:
+                own -= {t.i for t in other.subtree}
+        out.append(" ".join(doc[i].text for i in sorted(own)))
+    return out
+
+
 def governors(sentence: str, start: int, end: int) -> tuple[str, ...]:
     """The lemmas of the verbs a span of ``sentence`` (character offsets) hangs from, nearest
     first, up to the sentence's root: in "The US said on Monday that it had warned Russia
