@@ -16,7 +16,7 @@ from datetime import date
 from rag.dates import Resolved, days_between, resolve, resolve_near
 from rag.evidence import Evidence
 from rag.nlp import own_phrases
-from rag.prepare import Prepared
+from rag.question import Query
 from rag.text import terms
 from rag.types import Article
 
@@ -46,13 +46,14 @@ class Dated:
     start: int  # where the date is written in its article
 
 
-def work_out(prepared: Prepared, articles: Mapping[str, Article]) -> Worked | None:
-    """A worked-out answer when the question asks for one and both facts are found."""
-    q = prepared.query
+def work_out(q: Query, evidence: Sequence[Evidence], articles: Mapping[str, Article]
+             ) -> Worked | None:
+    """A worked-out answer when the question asks for one and both facts are found in the
+    evidence (best first)."""
     if q.kind == "how_many" and q.head.lower() in _UNITS:
-        return _count(prepared, articles, _UNITS[q.head.lower()], q.head.lower())
+        return _count(q, evidence, articles, _UNITS[q.head.lower()], q.head.lower())
     if len(q.options) == 2 and _FIRST.search(q.text):
-        return _first(prepared, articles)
+        return _first(q, evidence, articles)
     return None
 
 
@@ -110,16 +111,16 @@ def _events(question: str) -> tuple[str, str] | None:
     return None
 
 
-def _count(prepared: Prepared, articles: Mapping[str, Article], unit: int,
+def _count(q: Query, evidence: Sequence[Evidence], articles: Mapping[str, Article], unit: int,
            unit_word: str) -> Worked | None:
-    events = _events(prepared.query.text)
+    events = _events(q.text)
     if events is None:
         return None
-    a = date_of(events[0], prepared.evidence, articles)
-    b = date_of(events[1], prepared.evidence, articles, exclude=a,
+    a = date_of(events[0], evidence, articles)
+    b = date_of(events[1], evidence, articles, exclude=a,
                 anchor=a.date.iso if a else None)
     if a is not None and b is not None and not articles[a.evidence.doc_id].published:
-        a = date_of(events[0], prepared.evidence, articles, exclude=b,
+        a = date_of(events[0], evidence, articles, exclude=b,
                     anchor=b.date.iso)  # read "March 3" in the year of the dated event
     if a is None or b is None or a.date == b.date:
         return None
@@ -133,10 +134,11 @@ def _count(prepared: Prepared, articles: Mapping[str, Article], unit: int,
     return Worked(amount, _quotes(a, b), lead)
 
 
-def _first(prepared: Prepared, articles: Mapping[str, Article]) -> Worked | None:
-    a_text, b_text = prepared.query.options
-    a = date_of(a_text, prepared.evidence, articles)
-    b = date_of(b_text, prepared.evidence, articles, exclude=a,
+def _first(q: Query, evidence: Sequence[Evidence], articles: Mapping[str, Article]
+           ) -> Worked | None:
+    a_text, b_text = q.options
+    a = date_of(a_text, evidence, articles)
+    b = date_of(b_text, evidence, articles, exclude=a,
                 anchor=a.date.iso if a else None)
     if a is None or b is None:
         return None

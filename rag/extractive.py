@@ -113,7 +113,7 @@ def compose(prepared: Prepared, articles: Mapping[str, Article], models: Models)
         return Draft(None, ())
     if q.published:
         return _published(prepared)
-    worked = combine.work_out(prepared, articles)
+    worked = combine.work_out(q, evidence, articles)
     if worked is not None:
         return Draft(worked.short, worked.quotes, worked.lead)
     if q.kind in ("yesno", "choice") and prepared.yes is not None:
