@@ -42,6 +42,21 @@ def settings_for(home: Path) -> Settings:
     return Settings.from_env().with_(home=home, chroma_url=None, articles_dir=ARTICLES)
 
 
+# A test collection: doc_id -> (title, publication date or None, publisher, text).
+Story = dict[str, tuple[str, str | None, str, str]]
+
+
+def story_engine(home: Path, story: Story) -> Engine:
+    """An engine over ``story``, indexed into a fresh store under ``home``."""
+    from index import SourceDoc, index_documents
+
+    docs = [SourceDoc(doc_id=k, text=body, source_path=f"{k}.txt", title=title,
+                      published=date, source=source)
+            for k, (title, date, source, body) in story.items()]
+    index_documents(docs, settings_for(home))
+    return Engine(settings_for(home))
+
+
 @pytest.fixture(scope="session")
 def indexed_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A RAG_HOME holding the five bundled articles, indexed once per test session."""

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from rag import Engine, InvalidQuestion
 from rag.types import Answer
-from tests.conftest import settings_for
+from tests.conftest import Story, story_engine
 
 
 def assert_verbatim(engine: Engine, ans: Answer) -> None:
@@ -26,7 +25,7 @@ def assert_verbatim(engine: Engine, ans: Answer) -> None:
 
 
 # A small collection written for these tests: the mechanisms, not the bundled articles.
-STORY = {
+STORY: Story = {
     "harbour-a": ("Harbour bridge closed after storm", "2024-05-10", "Coast Herald",
                   "The Riverton harbour bridge was closed on Tuesday after a storm damaged "
                   "its cables. Mayor Ana Kovac said engineers from Delmont Steel would inspect "
@@ -42,14 +41,7 @@ STORY = {
 
 @pytest.fixture(scope="module")
 def story(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    from index import SourceDoc, index_documents
-
-    home: Path = tmp_path_factory.mktemp("story")
-    docs = [SourceDoc(doc_id=k, text=body, source_path=f"{k}.txt", title=title,
-                      published=date, source=source)
-            for k, (title, date, source, body) in STORY.items()]
-    index_documents(docs, settings_for(home))
-    return Engine(settings_for(home))
+    return story_engine(tmp_path_factory.mktemp("story"), STORY)
 
 
 @pytest.mark.xfail(strict=True, reason="issue 12 open: the fitted answerable model refuses "

@@ -3,17 +3,15 @@ fitted models): which date of a sentence belongs to which event."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from rag import Engine
-from tests.conftest import settings_for
+from tests.conftest import Story, story_engine
 from tests.core.test_answer import assert_verbatim
 
 # One sentence dates two events: the closure (a noun) and the report (a verb). The second
 # article has no publication date: "May 20" is read in the year of the collection's dates.
-BRIDGE = {
+BRIDGE: Story = {
     "bridge-a": ("Harbour bridge closed after storm", "2024-05-10", "Valley Post",
                  "The Riverton harbour bridge was closed on Tuesday after a storm damaged its "
                  "cables. Engineers from Delmont Steel will inspect it."),
@@ -26,14 +24,7 @@ BRIDGE = {
 
 @pytest.fixture(scope="module")
 def bridge(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    from index import SourceDoc, index_documents
-
-    home: Path = tmp_path_factory.mktemp("bridge")
-    docs = [SourceDoc(doc_id=k, text=body, source_path=f"{k}.txt", title=title,
-                      published=date, source=source)
-            for k, (title, date, source, body) in BRIDGE.items()]
-    index_documents(docs, settings_for(home))
-    return Engine(settings_for(home))
+    return story_engine(tmp_path_factory.mktemp("bridge"), BRIDGE)
 
 
 def test_two_events_dated_by_one_sentence_each_get_their_own_date(bridge: Engine) -> None:
