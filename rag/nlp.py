@@ -195,8 +195,8 @@ def own_phrases(sentence: str, spans: Sequence[tuple[int, int]]) -> list[str]:
     on March 3 talked about a strike in Karabulak; on March 7, it reported a cell busted in
     Kaluga", "March 3" is the talk of Karabulak and "March 7" the report of Kaluga, though
     the parser hangs the talk from the report; in "the deadly March 22 attack", the date is
-    the attack's. ``""`` for a
-    span not in the sentence, or all when it is too long to parse."""
+    the attack's. ``""`` for a span not in the sentence, or for all when the sentence is too
+    long to parse."""
     if not spans:
         return []
     if len(sentence) > MAX_PIECE:  # not a sentence a date hangs in; parsing it costs gigabytes
